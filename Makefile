@@ -1,0 +1,40 @@
+# Two commands on a fresh machine (see README):  `make book`  and  `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= laptop
+FMNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: setup data test test-all run bench book clean
+
+setup: $(VENV)/.installed data
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[book,test]'
+	touch $@
+
+# Fashion-MNIST from Debian's package when apt is usable; otherwise adcore downloads it when online.
+data:
+	@if [ ! -d $(FMNIST) ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get install -y -qq dataset-fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)) \
+		>/dev/null 2>&1 || echo "note: could not install dataset-fashion-mnist with apt; adcore will try to download it"; \
+	fi
+
+test: setup
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: setup
+	$(PY) -m pytest -q
+
+# The acceptance single run: Fashion-MNIST class 0, HSC + natural-image OE, 10 epochs.
+run: setup
+	$(PY) -m adcore run --dataset fmnist --normal-class 0 --objective hsc --oe natural --oe-size 4096 --epochs 10
+
+bench: setup
+	$(PY) bench/throughput.py
+	$(PY) bench/fmnist_auc.py
+
+clean:
+	rm -rf _build build

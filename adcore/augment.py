@@ -1,0 +1,185 @@
+"""Batched image augmentation on the training device.
+
+The seed augments one PIL image at a time in the DataLoader; here the same recipe runs on whole uint8 batches
+on the device (CPU or GPU), so the data never leaves it and no worker processes are needed for images <= 64 px.
+Every random factor is drawn per sample, as the per-sample PIL pipeline does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+CIFAR_MEAN = (0.491373, 0.482353, 0.446667)
+CIFAR_STD = (0.247059, 0.243529, 0.261569)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as PIL's 'L' conversion and torchvision's rgb_to_grayscale
+
+
+@dataclass(frozen=True)
+class Augment:
+    """An augmentation recipe. ``__call__(x, train)`` maps uint8 N x C x H x W to normalized float.
+
+    jitter: ColorJitter strength used for brightness, contrast, saturation and hue alike.
+    crop/padding: RandomCrop(crop, padding) when training, CenterCrop(crop) at test time.
+    noise: std of additive Gaussian noise after scaling to [0, 1].
+    """
+
+    jitter: float = 0.0
+    flip: bool = False
+    crop: int | None = None
+    padding: int = 0
+    noise: float = 0.0
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def __call__(self, x: torch.Tensor, train: bool = True) -> torch.Tensor:
+        x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+        if train:
+            if self.jitter and x.shape[1] == 3:
+                x = color_jitter(x, self.jitter)
+            if self.flip:
+                x = random_flip(x)
+            if self.crop:
+                x = random_crop(x, self.crop, self.padding)
+            if self.noise:
+                x = x + self.noise * torch.randn_like(x)
+        elif self.crop and self.crop < x.shape[-1]:
+            x = center_crop(x, self.crop)
+        if self.mean is not None:
+            mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
+            std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+            x = (x - mean) / std
+        return x
+
+
+RECIPES: dict[str, Augment] = {
+    "none": Augment(),
+    "cifar": Augment(jitter=0.01, flip=True, crop=32, padding=4, noise=0.001, mean=CIFAR_MEAN, std=CIFAR_STD),
+    # Resize(256) happens when images are decoded; here RandomCrop(224) / CenterCrop(224).
+    "imagenet": Augment(jitter=0.01, flip=True, crop=224, noise=0.001, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+}
+
+
+def make_augment(recipe: str | Augment) -> Augment:
+    if isinstance(recipe, Augment):
+        return recipe
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown augmentation recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    return RECIPES[recipe]
+
+
+def default_recipe(shape: tuple[int, ...]) -> str:
+    """The seed's choice: CIFAR-like colour images are augmented and normalized, MNIST-like ones are not."""
+    c, h = shape[0], shape[1]
+    if c == 1:
+        return "none"
+    return "cifar" if h <= 64 else "imagenet"
+
+
+def _uniform(n: int, lo: float, hi: float, device) -> torch.Tensor:
+    return torch.empty(n, 1, 1, 1, device=device).uniform_(lo, hi)
+
+
+def grey(x: torch.Tensor) -> torch.Tensor:
+    w = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def color_jitter(x: torch.Tensor, s: float) -> torch.Tensor:
+    """Per-sample brightness, contrast, saturation (factors in [1-s, 1+s]) and hue (shift in [-s, s]) on [0,1] RGB."""
+    n, dev = x.shape[0], x.device
+    x = (x * _uniform(n, 1 - s, 1 + s, dev)).clamp_(0, 1)
+    c = _uniform(n, 1 - s, 1 + s, dev)
+    x = (c * x + (1 - c) * grey(x).mean((2, 3), keepdim=True)).clamp_(0, 1)
+    c = _uniform(n, 1 - s, 1 + s, dev)
+    x = (c * x + (1 - c) * grey(x)).clamp_(0, 1)
+    return adjust_hue(x, _uniform(n, -s, s, dev))
+
+
+def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate hue by ``shift`` (fraction of the colour wheel, per sample) through HSV."""
+    r, g, b = x.unbind(1)
+    maxc, _ = x.max(1)
+    minc, _ = x.min(1)
+    delta = maxc - minc
+    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
+    h = torch.where(maxc == r, ((g - b) / safe) % 6, torch.where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    h = torch.where(delta > 0, h / 6, torch.zeros_like(h))
+    h = (h + shift[:, 0]) % 1.0
+    sat = torch.where(maxc > 0, delta / torch.where(maxc > 0, maxc, torch.ones_like(maxc)), torch.zeros_like(maxc))
+    # HSV -> RGB with the continuous formula f(k) = v - v*s*max(0, min(k, 4-k, 1)), k = (n + 6h) mod 6
+    k = (torch.tensor([5.0, 3.0, 1.0], device=x.device).view(1, 3, 1, 1) + 6 * h[:, None]) % 6
+    ramp = torch.clamp(torch.minimum(k, 4 - k), 0, 1)
+    return maxc[:, None] - maxc[:, None] * sat[:, None] * ramp
+
+
+def random_flip(x: torch.Tensor, p: float = 0.5) -> torch.Tensor:
+    mask = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
+    return torch.where(mask, x.flip(-1), x)
+
+
+def random_crop(x: torch.Tensor, size: int, padding: int = 0) -> torch.Tensor:
+    """RandomCrop with zero padding: an independent offset per sample, done as one gather."""
+    if padding:
+        x = F.pad(x, (padding,) * 4)
+    n, c, h, w = x.shape
+    oy = torch.randint(0, h - size + 1, (n,), device=x.device)
+    ox = torch.randint(0, w - size + 1, (n,), device=x.device)
+    ar = torch.arange(size, device=x.device)
+    rows = (oy[:, None] + ar)[:, None, :, None].expand(n, c, size, w)
+    cols = (ox[:, None] + ar)[:, None, None, :].expand(n, c, size, size)
+    return x.gather(2, rows).gather(3, cols)
+
+
+def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[..., top:top + size, left:left + size]
+
+
+def _box_radius(sigma: float, passes: int = 3) -> np.float32:
+    """Pillow's extended-box radius (in float32, as its C code) whose ``passes`` repetitions approximate a
+    Gaussian of standard deviation sigma."""
+    f = np.float32
+    sigma2 = f(sigma) * f(sigma) / f(passes)
+    big_l = np.sqrt(sigma2 * f(12) + f(1), dtype=np.float32)
+    l = np.floor((big_l - f(1)) / f(2))
+    a = (f(2) * l + f(1)) * (l * (l + f(1)) - f(3) * sigma2) / (f(6) * (sigma2 - (l + f(1)) * (l + f(1))))
+    return f(l + a)
+
+
+def _box_blur_lines(p: torch.Tensor, r: np.float32) -> torch.Tensor:
+    """One extended box blur along the last dim in Pillow's 24-bit fixed point (edges repeated)."""
+    l = int(r)
+    ww = int(np.float32(1 << 24) / (r * np.float32(2) + np.float32(1)))
+    fw = ((1 << 24) - (2 * l + 1) * ww) // 2
+    n = p.shape[-1]
+    pp = torch.cat([p[..., :1].expand(*p.shape[:-1], l + 1), p, p[..., -1:].expand(*p.shape[:-1], l + 1)], -1)
+    cs = F.pad(pp.cumsum(-1), (1, 0))
+    w = 2 * l + 2
+    window = cs[..., w:w + n] - cs[..., 1:1 + n]  # pixels x-l .. x+l
+    far = pp[..., :n] + pp[..., w:w + n]  # pixels x-l-1 and x+l+1, weighted by the fraction
+    return ((window * ww + far * fw + (1 << 23)) >> 24).clamp_(max=255)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float, passes: int = 3) -> torch.Tensor:
+    """Gaussian blur of a uint8 batch N x C x H x W, bit-exact with Pillow's ``GaussianBlur(radius=sigma)``.
+
+    Pillow's radius is the standard deviation. It approximates the Gaussian with three extended box blurs
+    per axis (all horizontal passes, then all vertical ones), in 24-bit fixed point, rounding to 8 bits after
+    every pass; this does the same on whole batches, so the seed's per-image PIL blur is reproduced exactly.
+    """
+    if x.dtype != torch.uint8:
+        raise TypeError(f"gaussian_blur expects uint8 images, got {x.dtype}")
+    if sigma <= 0:
+        return x
+    r = _box_radius(sigma, passes)
+    out = x.long()
+    for dim in (-1, -2):
+        for _ in range(passes):
+            out = _box_blur_lines(out.movedim(dim, -1), r).movedim(-1, dim)
+    return out.to(torch.uint8)

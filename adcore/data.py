@@ -1,0 +1,400 @@
+"""Image datasets as in-memory uint8 tensors, found offline first.
+
+The seed reads every dataset through torchvision with ``download=True``; machines without internet then fail.
+Here the native files are read directly (IDX, CIFAR pickle batches, image folders), wherever a copy already
+lies, and torchvision's download is only the last resort. Images stay uint8 N x C x H x W, so a whole split fits
+in memory (CIFAR-10 train: 150 MB) and goes to the training device in one piece.
+
+Where to put data (searched in this order): ``root=``; ``$ADCORE_DATA`` or ``$ADCORE_DATA/<name>``; known system
+copies (Debian's ``dataset-fashion-mnist`` package, the CIFAR-10 JPEG tarball in ``shared/data``); torchvision's
+download into ``$ADCORE_CACHE`` (default ``~/.cache/adcore``). Decoded image folders and tarballs are cached there
+as ``.npz`` arrays, so JPEGs are decoded once per machine.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import struct
+import tarfile
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+from PIL import Image
+
+DATASETS = ("mnist", "fmnist", "cifar10", "cifar100", "emnist-letters")
+_N_CLASSES = {"mnist": 10, "fmnist": 10, "cifar10": 10, "cifar100": 100, "emnist-letters": 26}
+_CHANNELS = {"mnist": 1, "fmnist": 1, "cifar10": 3, "cifar100": 3, "emnist-letters": 1}
+_IDX_CLASSES = {
+    "mnist": [str(i) for i in range(10)],
+    "fmnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    "emnist-letters": [chr(ord("a") + i) for i in range(26)],
+}
+_IDX_PREFIX = {  # (train, test) file-name prefixes of the IDX files
+    "mnist": ("train", "t10k"), "fmnist": ("train", "t10k"),
+    "emnist-letters": ("emnist-letters-train", "emnist-letters-test"),
+}
+_IDX_SUBDIRS = {"mnist": ("MNIST/raw",), "fmnist": ("FashionMNIST/raw",), "emnist-letters": ("EMNIST/raw", "gzip")}
+_CIFAR_DIR = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+_IMAGE_EXTS = (".png", ".jpg", ".jpeg")
+
+FMNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
+CIFAR10_TARBALL = "cifar10-jpeg.tar.gz"  # CIFAR-10 as JPEGs (lossy, q~75): train|test/<class>/NNNN.jpg
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class DataNotFoundError(FileNotFoundError):
+    """No copy of a dataset anywhere; the message lists every place tried and how to get the data."""
+
+
+@dataclass
+class ImageSet:
+    """One split of a dataset."""
+
+    x: torch.Tensor  # uint8, N x C x H x W
+    y: torch.Tensor  # int64, N
+    classes: list[str]
+
+
+@dataclass
+class ADSplit:
+    """One-vs-rest anomaly detection split: train on the normal classes, test on everything."""
+
+    train_x: torch.Tensor  # uint8 normal training images
+    test_x: torch.Tensor  # uint8 full test set
+    test_y: torch.Tensor  # int64, 0 = normal, 1 = anomaly
+    test_classes: torch.Tensor  # original class labels of the test set
+    normal_classes: tuple[int, ...]
+    dataset: str
+
+
+def cache_dir() -> Path:
+    """Where downloads and decoded arrays go: ``$ADCORE_CACHE`` or ``~/.cache/adcore``."""
+    return Path(os.environ.get("ADCORE_CACHE") or Path.home() / ".cache" / "adcore")
+
+
+def _check_name(name: str) -> None:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+
+
+def load_images(name: str, split: str = "train", root: str | os.PathLike | None = None,
+                download: bool = True) -> ImageSet:
+    """Load one split (``'train'`` or ``'test'``) of a dataset from the first place that holds it."""
+    _check_name(name)
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    tried: list[str] = []
+
+    def attempt(loc: Path) -> ImageSet | None:
+        found = _read_native(name, split, loc)
+        if found is None:
+            tried.append(f"{loc}: {_expected_layout(name, loc)}")
+        return found
+
+    for loc in _locations(name, root, tried):
+        if (found := attempt(loc)) is not None:
+            return found
+    tv_root = cache_dir() / "torchvision"
+    if (found := attempt(tv_root)) is not None:
+        return found
+    if download:
+        try:
+            _torchvision_download(name, split, tv_root)
+        except Exception as e:  # offline machines end here; the error goes into the final message
+            tried.append(f"torchvision download into {tv_root}: {type(e).__name__}: {e}")
+        else:
+            if (found := attempt(tv_root)) is not None:
+                return found
+    else:
+        tried.append("torchvision download: skipped (download=False)")
+    raise DataNotFoundError(
+        f"no copy of {name!r} ({split} split) found. Tried:\n  - " + "\n  - ".join(tried) + "\n" + _how_to_get(name))
+
+
+def ad_split(name: str, normal: int | Sequence[int], root: str | os.PathLike | None = None,
+             download: bool = True) -> ADSplit:
+    """One-vs-rest split as in the seed: train = all training images of the normal class(es), test = the full
+    test set labelled 0 (normal class) or 1 (any other class). ``normal`` may be a set of classes for
+    super-category splits."""
+    _check_name(name)
+    normal_classes = _normal_classes(normal, _N_CLASSES[name])
+    train, test = load_images(name, "train", root, download), load_images(name, "test", root, download)
+    normal_t = torch.tensor(normal_classes)
+    return ADSplit(train_x=train.x[torch.isin(train.y, normal_t)],
+                   test_x=test.x,
+                   test_y=(~torch.isin(test.y, normal_t)).long(),
+                   test_classes=test.y,
+                   normal_classes=normal_classes,
+                   dataset=name)
+
+
+def _normal_classes(normal: int | Sequence[int], n_classes: int) -> tuple[int, ...]:
+    classes = (normal,) if isinstance(normal, (int, np.integer)) else tuple(normal)
+    if not classes:
+        raise ValueError("normal must name at least one class")
+    bad = [c for c in classes if not 0 <= c < n_classes]
+    if bad:
+        raise ValueError(f"normal classes {bad} out of range 0..{n_classes - 1}")
+    if len(set(classes)) == n_classes:
+        raise ValueError("every class is normal: the test set would have no anomalies")
+    return tuple(sorted({int(c) for c in classes}))
+
+
+# ---------------------------------------------------------------------------------------------------- locations
+
+
+def _locations(name: str, root: str | os.PathLike | None, tried: list[str]) -> Iterator[Path]:
+    """Folders (or a CIFAR-10 tarball) to search, in order."""
+    if root is not None:
+        yield Path(root)
+    env = os.environ.get("ADCORE_DATA")
+    if env:
+        yield Path(env)
+        yield Path(env) / name
+    else:
+        tried.append("$ADCORE_DATA: not set")
+    if name == "fmnist":
+        yield FMNIST_SYSTEM_DIR
+    if name == "cifar10":
+        dirs = _tarball_dirs(root)
+        tarballs = [d / CIFAR10_TARBALL for d in dirs if (d / CIFAR10_TARBALL).is_file()]
+        if tarballs:
+            yield tarballs[0]
+        else:
+            tried.append(f"{CIFAR10_TARBALL} in: " + ", ".join(str(d) for d in dirs))
+
+
+def _tarball_dirs(root: str | os.PathLike | None) -> list[Path]:
+    dirs = [base / up / "shared" / "data" for base in (Path.cwd(), _REPO_ROOT) for up in ("..", "../..")]
+    dirs += [Path(d) for d in (root, os.environ.get("ADCORE_DATA")) if d]
+    return list(dict.fromkeys(d.resolve() for d in dirs))
+
+
+def _expected_layout(name: str, loc: Path) -> str:
+    folder = f"train|test/<class>/*.png|jpg image folders ({_N_CLASSES[name]} classes)"
+    if loc.is_file():
+        return f"archive without {folder}"
+    if not loc.is_dir():
+        return "no such folder"
+    if name in _IDX_PREFIX:
+        tr, te = _IDX_PREFIX[name]
+        subdirs = ", ".join(f"{s}/" for s in _IDX_SUBDIRS[name])
+        return f"no {tr}|{te}-images-idx3-ubyte[.gz] + labels-idx1 (also under {subdirs}), no {folder}"
+    return f"no {_CIFAR_DIR[name]}/ (python pickle batches), no {folder}"
+
+
+def _how_to_get(name: str) -> str:
+    ways = {"fmnist": ["`apt-get install dataset-fashion-mnist` (IDX files in /usr/share/datasets/fashion-mnist)"],
+            "cifar10": [f"put {CIFAR10_TARBALL} (CIFAR-10 as JPEGs) in ../shared/data or $ADCORE_DATA, or pass "
+                        "root= to it or to its extracted train/ test/ folders"]}.get(name, [])
+    ways += ["put the native files in a folder and pass root= or set ADCORE_DATA to it",
+             "run once with internet access and download=True (torchvision fetches the files into the cache)"]
+    return "How to get it: " + "; or ".join(ways) + "."
+
+
+def _torchvision_download(name: str, split: str, root: Path) -> None:
+    """The seed's path: let torchvision fetch the files; they are then read by the native readers."""
+    from torchvision import datasets
+
+    train = split == "train"
+    root.mkdir(parents=True, exist_ok=True)
+    if name == "emnist-letters":
+        datasets.EMNIST(str(root), split="letters", train=train, download=True)
+        return
+    cls = {"mnist": datasets.MNIST, "fmnist": datasets.FashionMNIST,
+           "cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
+    cls(str(root), train=train, download=True)
+
+
+# ------------------------------------------------------------------------------------------------------ readers
+
+
+def _read_native(name: str, split: str, loc: Path) -> ImageSet | None:
+    """Read ``split`` of ``name`` from any native layout in ``loc`` (a folder, or a tarball of image folders);
+    None if no layout is there. A file that is there but broken raises ValueError rather than being skipped."""
+    if loc.is_file() and loc.name.endswith((".tar", ".tar.gz", ".tgz")):
+        return _read_tarball(loc, split, _CHANNELS[name], _N_CLASSES[name])
+    if not loc.is_dir():
+        return None
+    if name in _IDX_PREFIX:
+        found = _read_idx_pair(name, split, loc)
+    else:
+        found = _read_cifar(name, split, loc)
+    if found is None and (loc / split).is_dir():
+        found = _read_folder(loc / split, _CHANNELS[name], _N_CLASSES[name])
+    return found
+
+
+def _read_idx_pair(name: str, split: str, loc: Path) -> ImageSet | None:
+    prefix = _IDX_PREFIX[name][split == "test"]
+    for folder in (loc, *(loc / s for s in _IDX_SUBDIRS[name])):
+        images = _first_file(folder, f"{prefix}-images-idx3-ubyte")
+        labels = _first_file(folder, f"{prefix}-labels-idx1-ubyte")
+        if images is None or labels is None:
+            continue
+        x, y = _read_idx(images), _read_idx(labels).astype(np.int64)
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"{images} / {labels}: shapes {x.shape} and {y.shape} don't match")
+        if name == "emnist-letters":
+            x, y = x.transpose(0, 2, 1), y - 1  # EMNIST stores images transposed and letters as 1..26
+        _check_labels(y, _N_CLASSES[name], labels)
+        return ImageSet(torch.from_numpy(np.ascontiguousarray(x)[:, None]), torch.from_numpy(y),
+                        list(_IDX_CLASSES[name]))
+    return None
+
+
+def _first_file(folder: Path, stem: str) -> Path | None:
+    for path in (folder / stem, folder / f"{stem}.gz"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an unsigned-byte IDX file (``.gz`` or raw), checking that its size matches its header."""
+    path = Path(path)
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:  # truncated or not-really-gzip files end here
+        raise ValueError(f"{path}: unreadable ({type(e).__name__}: {e})") from e
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
+        raise ValueError(f"{path}: not an unsigned-byte IDX file (header {raw[:4].hex()})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(dims))
+    if len(raw) - header != expected:
+        raise ValueError(f"{path}: IDX header says {dims} = {expected} bytes, file has {len(raw) - header}")
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims).copy()
+
+
+def _read_cifar(name: str, split: str, loc: Path) -> ImageSet | None:
+    folder = loc / _CIFAR_DIR[name]
+    if not folder.is_dir():
+        folder = loc  # the batches may lie directly in loc
+    if name == "cifar10":
+        files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+        meta, label_key, names_key = "batches.meta", "labels", "label_names"
+    else:
+        files, meta, label_key, names_key = [split], "meta", "fine_labels", "fine_label_names"
+    paths = [folder / f for f in [*files, meta]]
+    if not all(p.is_file() for p in paths):
+        return None
+    batches = [_unpickle(p) for p in paths[:-1]]
+    try:
+        x = np.concatenate([np.asarray(b["data"], np.uint8).reshape(-1, 3, 32, 32) for b in batches])
+        y = np.concatenate([np.asarray(b[label_key], np.int64) for b in batches])
+        classes = list(_unpickle(paths[-1])[names_key])
+    except (KeyError, ValueError) as e:
+        raise ValueError(f"{folder}: malformed CIFAR batch ({type(e).__name__}: {e})") from e
+    if len(x) != len(y):
+        raise ValueError(f"{folder}: {len(x)} images but {len(y)} labels")
+    _check_labels(y, _N_CLASSES[name], folder)
+    return ImageSet(torch.from_numpy(x), torch.from_numpy(y), classes)
+
+
+def _unpickle(path: Path) -> dict:
+    # The CIFAR python batches are pickles (as torchvision reads them): only load files you trust.
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="latin1")
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable CIFAR pickle batch ({type(e).__name__}: {e})") from e
+
+
+def _check_labels(y: np.ndarray, n_classes: int, source: Path) -> None:
+    if len(y) and not (0 <= y.min() and y.max() < n_classes):
+        raise ValueError(f"{source}: labels span {y.min()}..{y.max()}, expected 0..{n_classes - 1}")
+
+
+def _read_folder(folder: Path, channels: int, n_classes: int) -> ImageSet | None:
+    """Decode ``folder/<class>/*.png|jpg``; sorted class names give the label order."""
+    if (cached := _load_cached(folder, channels)) is not None:
+        return cached
+    files = {(d.name, p.name): p for d in folder.iterdir() if d.is_dir()
+             for p in d.iterdir() if p.suffix.lower() in _IMAGE_EXTS}
+    return _save_cached(folder, channels, _assemble(files, channels, n_classes))
+
+
+def _read_tarball(tarball: Path, split: str, channels: int, n_classes: int) -> ImageSet | None:
+    """Decode the ``[top/]train|test/<class>/*.jpg`` members of a tarball in one pass, both splits at once.
+    Reading the members straight from the archive takes half the time of extracting 60,000 files first."""
+    if (cached := _load_cached(tarball, channels, split)) is not None:
+        return cached
+    blobs: dict[str, dict[tuple[str, str], bytes]] = {"train": {}, "test": {}}
+    try:
+        with tarfile.open(tarball) as tar:
+            for member in tar:
+                parts = PurePosixPath(member.name).parts
+                if (member.isfile() and len(parts) >= 3 and parts[-3] in blobs
+                        and PurePosixPath(parts[-1]).suffix.lower() in _IMAGE_EXTS):
+                    blobs[parts[-3]][parts[-2:]] = tar.extractfile(member).read()
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise ValueError(f"{tarball}: unreadable archive ({type(e).__name__}: {e})") from e
+    sets = {s: _save_cached(tarball, channels, _assemble(b, channels, n_classes), s) for s, b in blobs.items()}
+    return sets[split]
+
+
+def _assemble(sources: dict[tuple[str, str], Path | bytes], channels: int, n_classes: int) -> ImageSet | None:
+    """Decode images keyed by (class name, file name) in sorted order; None unless exactly n_classes classes."""
+    classes = sorted({c for c, _ in sources})
+    if len(classes) != n_classes:
+        return None
+    keys = sorted(sources)
+    images = [_decode(sources[k], "RGB" if channels == 3 else "L", "/".join(k)) for k in keys]
+    if len({im.shape for im in images}) != 1:
+        raise ValueError(f"images differ in size: {sorted({im.shape for im in images})[:4]}")
+    x = np.stack(images)
+    x = x[:, None] if channels == 1 else x.transpose(0, 3, 1, 2)
+    label = {c: i for i, c in enumerate(classes)}
+    y = np.array([label[c] for c, _ in keys], np.int64)
+    return ImageSet(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y), classes)
+
+
+def _decode(source: Path | bytes, mode: str, name: str) -> np.ndarray:
+    try:
+        with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as im:
+            return np.asarray(im if im.mode == mode else im.convert(mode))
+    except OSError as e:
+        raise ValueError(f"{source if isinstance(source, Path) else name}: cannot decode image ({e})") from e
+
+
+def _cache_file(source: Path, channels: int, split: str) -> Path:
+    """Decoded arrays are keyed by source path, modification time, split and channels."""
+    source = source.resolve()
+    key = f"{source}|{source.stat().st_mtime_ns}|{split}|{channels}"
+    return cache_dir() / "decoded" / f"{source.name}-{split}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
+
+
+def _load_cached(source: Path, channels: int, split: str = "") -> ImageSet | None:
+    path = _cache_file(source, channels, split)
+    if not path.is_file():
+        return None
+    with np.load(path) as z:
+        return ImageSet(torch.from_numpy(z["x"]), torch.from_numpy(z["y"]), [str(c) for c in z["classes"]])
+
+
+def _save_cached(source: Path, channels: int, images: ImageSet | None, split: str = "") -> ImageSet | None:
+    if images is None:
+        return None
+    path = _cache_file(source, channels, split)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.savez(f, x=images.x.numpy(), y=images.y.numpy(), classes=np.asarray(images.classes))
+        os.replace(tmp, path)
+    except OSError as e:  # a read-only cache costs time, not correctness
+        warnings.warn(f"could not cache decoded images in {path}: {e}", stacklevel=3)
+    return images

@@ -1,0 +1,390 @@
+"""Outlier Exposure (OE) sources: auxiliary images used as known anomalies during training.
+
+Every source draws subsets that are *nested*: for one seed, ``sample(n, seed)`` is a prefix of ``sample(m, seed)``
+when n < m, so an OE-size sweep (the paper's Fig. 3: 1, 2, 4, ... samples) adds images instead of drawing new ones.
+The seed draws with ``random.seed(seed); random.sample(range(N), n)``, which does not guarantee this: CPython
+switches sampling algorithm with n. Here the order depends only on (N, seed), see :func:`nested_indices`.
+
+In-memory sources return uint8 tensors n x C x H x W; streamed ones (80M Tiny Images, ImageNet-22K) return a
+Dataset of uint8 C x H x W tensors, decoded on access so DataLoader workers can share the work. Images are brought
+to the normal data's shape: colour <-> grey (ITU-R 601 luma, as PIL's 'L') and antialiased resizing.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import Dataset
+
+from adcore import data
+
+OE_SOURCES = ("natural", "cifar100", "emnist-letters", "tinyimages", "noise", "imagenet22k")
+
+Shape = tuple[int, int, int]  # C x H x W
+
+# Natural photos bundled inside scikit-image itself (no download): binary, synthetic and pooch-fetched images are
+# left out, and so are near-duplicates (cat = chelsea, the right view of stereo_motorcycle). Colour data (C = 3)
+# crops only the colour photos, so that "grey" is no shortcut for telling OE from normal data; grey data uses all.
+NATURAL_PHOTOS_RGB = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina",
+                      "rocket", "stereo_motorcycle")
+NATURAL_PHOTOS = (*NATURAL_PHOTOS_RGB, "brick", "camera", "cell", "clock", "coins", "grass", "gravel", "moon",
+                  "page", "text")
+NATURAL_SIZE = 2**20  # virtual number of distinct crops
+_NATURAL_KEY = 1234  # crop i is drawn from default_rng([_NATURAL_KEY, i])
+
+TINY_IMAGES_RECORDS = 79_302_016  # records in the full tiny_images.bin (the size is read from the file)
+_TINY_RECORD = 3072  # 32 x 32 x 3 bytes
+
+# The 30 ImageNet-30 classes the seed removes from ImageNet-22K (its imagenet22k.py), as folder names (wnids).
+IMAGENET30_WNIDS = (
+    "n12267677", "n02690373", "n02701002", "n01698640", "n02787622", "n02793495", "n02837789", "n03196217",
+    "n02268443", "n03255030", "n03384352", "n03443371", "n03452741", "n07697537", "n03544143", "n03717622",
+    "n03788195", "n03804744", "n03891332", "n03938244", "n04086273", "n03187595", "n04147183", "n04252077",
+    "n04254680", "n01498041", "n07745940", "n04389033", "n04442312", "n09472597")
+
+_PERMUTE_MAX = 2**24  # up to this N an explicit permutation (<= 128 MB); beyond it a keyed bijection
+_FEISTEL_ROUNDS = 8
+_LUMA = (0.299, 0.587, 0.114)
+
+
+class OESource(Protocol):
+    """A pool of OE images; ``size`` is the largest n ``sample`` accepts."""
+
+    size: int
+
+    def sample(self, n: int, seed: int) -> torch.Tensor | Dataset: ...
+
+
+def make_oe(name: str, shape: Shape, root: str | os.PathLike | None = None, download: bool = True,
+            **kwargs) -> OESource:
+    """Build the OE source ``name`` for normal data of ``shape`` (C, H, W); ``kwargs`` go to the source class."""
+    _check_shape(shape)
+    if name == "natural":
+        return NaturalCrops(shape, **kwargs)
+    if name == "noise":
+        return Noise(shape, **kwargs)
+    if name in ("cifar100", "emnist-letters"):
+        return ClassSubset(data.load_images(name, "train", root, download), shape, **kwargs)
+    if name == "tinyimages":
+        return TinyImages(root, shape, **kwargs)
+    if name == "imagenet22k":
+        return ImageFolderOE(root, shape, **kwargs)
+    raise ValueError(f"unknown OE source {name!r}; valid names: {', '.join(OE_SOURCES)}")
+
+
+# --------------------------------------------------------------------------------------------------- subsets
+
+
+def nested_indices(N: int, n: int, seed: int) -> np.ndarray:
+    """The first n of a pseudo-random order of range(N) that depends only on (N, seed): subsets are nested."""
+    if N <= 0:
+        raise ValueError(f"cannot draw from an empty pool (N={N})")
+    if not 0 < n <= N:
+        raise ValueError(f"subset size n={n} out of range: must be 1..{N}")
+    if N <= _PERMUTE_MAX:
+        return np.random.default_rng(seed).permutation(N)[:n]
+    # An explicit permutation of 79M Tiny Images would take 630 MB; rejection sampling of a seeded stream would
+    # need ~N ln N draws for n = N. A keyed Feistel bijection maps position i to its index in O(1) instead.
+    keys = np.random.default_rng(seed).integers(0, 2**63, size=_FEISTEL_ROUNDS, dtype=np.uint64)
+    chunk = 2**22
+    return np.concatenate([_feistel(np.arange(a, min(a + chunk, n), dtype=np.uint64), N, keys)
+                           for a in range(0, n, chunk)])
+
+
+def _feistel(pos: np.ndarray, N: int, keys: np.ndarray) -> np.ndarray:
+    """Balanced Feistel network on [0, 4**k) >= N, cycle-walked into [0, N): a bijection of range(N)."""
+    half = max(1, math.ceil((N - 1).bit_length() / 2))
+    mask = np.uint64((1 << half) - 1)
+
+    def encrypt(v: np.ndarray) -> np.ndarray:
+        left, right = v >> np.uint64(half), v & mask
+        for k in keys:
+            left, right = right, left ^ (_mix64(right ^ k) & mask)
+        return (left << np.uint64(half)) | right
+
+    out = encrypt(pos)
+    while (outside := out >= N).any():  # fewer than 4 rounds expected, as 4**k < 4 N
+        out[outside] = encrypt(out[outside])
+    return out.astype(np.int64)
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer: a fast 64-bit hash (uint64 arithmetic wraps)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _check_n(n: int, size: int) -> None:
+    if not 0 < n <= size:
+        raise ValueError(f"OE sample size n={n} out of range: must be 1..{size}")
+
+
+def _check_shape(shape: Shape) -> None:
+    if len(shape) != 3 or shape[0] not in (1, 3) or min(shape[1:]) <= 0:
+        raise ValueError(f"shape must be (C, H, W) with C in (1, 3), not {shape}")
+
+
+# ------------------------------------------------------------------------------------------------ conversion
+
+
+def fit(x: torch.Tensor, shape: Shape) -> torch.Tensor:
+    """Bring uint8 images N x C x H x W to ``shape``: colour <-> grey, then an antialiased bilinear resize."""
+    c, h, w = shape
+    if x.shape[1] == 3 and c == 1:
+        luma = torch.tensor(_LUMA).view(1, 3, 1, 1)
+        x = (x.float() * luma).sum(1, keepdim=True).round_().to(torch.uint8)
+    elif x.shape[1] == 1 and c == 3:
+        x = x.expand(-1, 3, -1, -1)
+    if tuple(x.shape[-2:]) != (h, w):
+        x = F.interpolate(x.float(), size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+        x = x.round_().clamp_(0, 255).to(torch.uint8)
+    return x.contiguous()
+
+
+def _resize_pil(img: Image.Image, box: tuple[float, float, float, float], shape: Shape) -> np.ndarray:
+    """Crop ``box`` out of ``img`` and resize it to H x W (antialiased), as C x H x W uint8."""
+    out = np.asarray(img.resize((shape[2], shape[1]), Image.BILINEAR, box=box, reducing_gap=2.0))
+    return out[None] if out.ndim == 2 else out.transpose(2, 0, 1)
+
+
+def _center_box(width: int, height: int, shape: Shape) -> tuple[float, float, float, float]:
+    """The largest centred box with the target's aspect ratio (resize shorter side + centre crop)."""
+    aspect = shape[2] / shape[1]
+    bw, bh = min(width, height * aspect), min(height, width / aspect)
+    return ((width - bw) / 2, (height - bh) / 2, (width + bw) / 2, (height + bh) / 2)
+
+
+def _pil_mode(shape: Shape) -> str:
+    return "RGB" if shape[0] == 3 else "L"
+
+
+# ---------------------------------------------------------------------------------------------------- sources
+
+
+class NaturalCrops:
+    """Random multi-scale crops of the natural photos bundled with scikit-image: an OE source that needs no
+    download. Crop i is a pure function of i (photo, log-uniform scale from 1/16 to 1 of the photo's shorter
+    side, position, horizontal flip), so the pool is a fixed virtual set of ``NATURAL_SIZE`` images."""
+
+    def __init__(self, shape: Shape, photos: Sequence[str] | None = None):
+        _check_shape(shape)
+        self.photos = tuple(photos or (NATURAL_PHOTOS_RGB if shape[0] == 3 else NATURAL_PHOTOS))
+        self.shape, self.size = shape, NATURAL_SIZE
+
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        _check_n(n, self.size)
+        return torch.from_numpy(np.stack([self.crop(int(i)) for i in nested_indices(self.size, n, seed)]))
+
+    def crop(self, i: int) -> np.ndarray:
+        """Crop number i, as uint8 C x H x W."""
+        rng = np.random.default_rng([_NATURAL_KEY, i])
+        img = _photo(self.photos[rng.integers(len(self.photos))], _pil_mode(self.shape))
+        aspect = self.shape[2] / self.shape[1]
+        side = min(img.size) * math.exp(rng.uniform(math.log(1 / 16), 0))
+        bw, bh = min(side * aspect, img.width), min(side, img.height)
+        bw, bh = min(bw, bh * aspect), min(bh, bw / aspect)  # keep the target's aspect ratio inside the photo
+        x0, y0 = rng.uniform(0, img.width - bw), rng.uniform(0, img.height - bh)
+        out = _resize_pil(img, (x0, y0, x0 + bw, y0 + bh), self.shape)
+        return np.ascontiguousarray(out[..., ::-1]) if rng.random() < 0.5 else out
+
+
+@functools.cache
+def _photo(name: str, mode: str) -> Image.Image:
+    """Decode a bundled scikit-image photo once per process."""
+    import skimage.data
+
+    img = getattr(skimage.data, name)()
+    if isinstance(img, tuple):  # stereo_motorcycle: (left, right, disparity)
+        img = img[0]
+    return Image.fromarray(img).convert(mode)
+
+
+class Noise:
+    """Uniform (or Gaussian: mean 127.5, std 51 = 0.2 of the range, clipped) noise images. Image j of a seed
+    comes from ``default_rng([seed, j // 256])``, so samples are nested and deterministic."""
+
+    _BLOCK = 256
+
+    def __init__(self, shape: Shape, dist: Literal["uniform", "gaussian"] = "uniform"):
+        _check_shape(shape)
+        if dist not in ("uniform", "gaussian"):
+            raise ValueError(f"dist must be 'uniform' or 'gaussian', not {dist!r}")
+        self.shape, self.dist, self.size = shape, dist, 2**31
+
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        _check_n(n, self.size)
+        blocks = [self._block(seed, b) for b in range(-(-n // self._BLOCK))]
+        return torch.from_numpy(np.concatenate(blocks)[:n])
+
+    def _block(self, seed: int, b: int) -> np.ndarray:
+        rng = np.random.default_rng([seed, b])
+        size = (self._BLOCK, *self.shape)
+        if self.dist == "uniform":
+            return rng.integers(0, 256, size=size, dtype=np.uint8)
+        return np.clip(np.rint(rng.normal(127.5, 51.0, size=size)), 0, 255).astype(np.uint8)
+
+
+class ClassSubset:
+    """A labelled dataset (the seed's CIFAR-100 and EMNIST-letters OE) restricted to ``classes`` = k classes
+    chosen with the sample's seed; the class sets are nested in k as well."""
+
+    def __init__(self, images: data.ImageSet, shape: Shape, classes: int | None = None):
+        _check_shape(shape)
+        n_classes = len(images.classes)
+        if classes is not None and not 0 < classes <= n_classes:
+            raise ValueError(f"classes={classes} out of range: must be 1..{n_classes}")
+        self.images, self.shape, self.k = images, shape, classes
+        counts = torch.bincount(images.y, minlength=n_classes).sort().values
+        # The smallest pool any seed can pick, so every n <= size is valid for every seed.
+        self.size = len(images.y) if classes is None else int(counts[:classes].sum())
+
+    def classes_for(self, seed: int) -> tuple[int, ...]:
+        """The class labels whose images ``sample(n, seed)`` draws from."""
+        n_classes = len(self.images.classes)
+        if self.k is None:
+            return tuple(range(n_classes))
+        return tuple(sorted(nested_indices(n_classes, self.k, seed).tolist()))
+
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        _check_n(n, self.size)
+        pool = torch.isin(self.images.y, torch.tensor(self.classes_for(seed))).nonzero().squeeze(1)
+        idx = pool[torch.from_numpy(nested_indices(len(pool), n, seed))]
+        return torch.cat([fit(self.images.x[part], self.shape) for part in idx.split(4096)])
+
+
+class TinyImages:
+    """80 Million Tiny Images as OE, streamed from ``tiny_images.bin`` (79,302,016 records of 32 x 32 x 3 bytes,
+    each stored column-major) or from Hendrycks' ``300K_random_images.npy`` (N x 32 x 32 x 3 uint8).
+
+    The dataset was withdrawn by its authors in 2020 and can no longer be downloaded; only an existing copy works.
+    ``exclude``: a text file of 1-based record numbers (one per line, like the seed's ``80mn_cifar_idxs.txt``),
+    removed from the index space (the seed instead re-draws excluded indices at random)."""
+
+    def __init__(self, root: str | os.PathLike | None, shape: Shape, exclude: str | os.PathLike | None = None):
+        _check_shape(shape)
+        self.path, self.shape = _find_tiny_images(root), shape
+        if self.path.suffix == ".npy":
+            if exclude is not None:
+                raise ValueError(f"exclude applies to tiny_images.bin record numbers, not to {self.path.name}")
+            arr = np.load(self.path, mmap_mode="r")
+            if arr.dtype != np.uint8 or arr.shape[1:] != (32, 32, 3):
+                raise ValueError(f"{self.path}: expected N x 32 x 32 x 3 uint8, found {arr.shape} {arr.dtype}")
+            records = len(arr)
+        else:
+            nbytes = self.path.stat().st_size
+            if nbytes % _TINY_RECORD:
+                raise ValueError(f"{self.path}: {nbytes} bytes is not a whole number of {_TINY_RECORD}-byte "
+                                 "records; truncated or not tiny_images.bin")
+            records = nbytes // _TINY_RECORD
+        self._excluded = _read_exclusions(Path(exclude), records) if exclude is not None else np.zeros(0, np.int64)
+        self.size = records - len(self._excluded)
+
+    def sample(self, n: int, seed: int) -> Dataset:
+        _check_n(n, self.size)
+        pos = nested_indices(self.size, n, seed)
+        # position k of the kept records is record k + (number of excluded records at or before it)
+        shift = self._excluded - np.arange(len(self._excluded))
+        return _TinyImagesDataset(self.path, pos + np.searchsorted(shift, pos, side="right"), self.shape)
+
+
+def _find_tiny_images(root: str | os.PathLike | None) -> Path:
+    names = ("tiny_images.bin", "300K_random_images.npy")
+    if root is not None and Path(root).is_file():
+        return Path(root)
+    dirs = _default_dirs("tinyimages", root)
+    for d in dirs:
+        for name in names:
+            if (d / name).is_file():
+                return d / name
+    raise FileNotFoundError(
+        f"80 Million Tiny Images not found: looked for {' or '.join(names)} in {', '.join(map(str, dirs))}. "
+        "The dataset was withdrawn by its authors (2020) and cannot be downloaded; pass root= to an existing "
+        "copy (file or folder) or set ADCORE_DATA, or use another OE source, e.g. 'natural'.")
+
+
+def _default_dirs(name: str, root: str | os.PathLike | None) -> list[Path]:
+    if root is not None:
+        return [Path(root)]
+    env = os.environ.get("ADCORE_DATA")
+    return [*([Path(env), Path(env) / name] if env else []), data.cache_dir() / name]
+
+
+def _read_exclusions(path: Path, records: int) -> np.ndarray:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: exclusion list not found (one 1-based record number per line)")
+    try:
+        idx = np.unique(np.loadtxt(path, dtype=np.int64, ndmin=1)) - 1  # the file counts from 1
+    except ValueError as e:
+        raise ValueError(f"{path}: expected one 1-based record number per line ({e})") from e
+    if len(idx) and (idx[0] < 0 or idx[-1] >= records):
+        raise ValueError(f"{path}: record numbers must lie in 1..{records}")
+    return idx
+
+
+class _TinyImagesDataset(Dataset):
+    """Reads records on access; the memmap is opened per process, so pickling to DataLoader workers is cheap."""
+
+    def __init__(self, path: Path, records: np.ndarray, shape: Shape):
+        self.path, self.records, self.shape = path, records, shape
+        self._arr: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        if self._arr is None:
+            self._arr = (np.load(self.path, mmap_mode="r") if self.path.suffix == ".npy"
+                         else np.memmap(self.path, np.uint8, "r").reshape(-1, _TINY_RECORD))
+        rec = self._arr[self.records[i]]
+        hwc = rec if rec.ndim == 3 else rec.reshape(32, 32, 3, order="F")
+        return fit(torch.from_numpy(np.ascontiguousarray(hwc.transpose(2, 0, 1)))[None], self.shape)[0]
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_arr": None}
+
+
+class ImageFolderOE:
+    """An image-folder tree ``<root>/<class>/*.JPEG|jpg|png`` (ImageNet-22K, ``fall11_whole_extracted``), minus the
+    classes in ``exclude`` (default: the seed's 30 ImageNet-30 wnids). Streamed: ``sample`` returns a Dataset over
+    the chosen files; each image is resized (shorter side) and centre-cropped to H x W on access."""
+
+    def __init__(self, root: str | os.PathLike | None, shape: Shape, exclude: Sequence[str] = IMAGENET30_WNIDS):
+        _check_shape(shape)
+        dirs = _default_dirs("imagenet22k", root)
+        folder = next((d for d in dirs if d.is_dir()), None)
+        if folder is None:
+            raise FileNotFoundError(f"ImageNet-22K not found: no folder {' or '.join(map(str, dirs))} "
+                                    "(expected <root>/<class folder>/*.JPEG)")
+        excluded = set(exclude)
+        self.files = [str(p) for d in sorted(folder.iterdir()) if d.is_dir() and d.name not in excluded
+                      for p in sorted(d.iterdir()) if p.suffix.lower() in (".jpeg", ".jpg", ".png")]
+        if not self.files:
+            raise FileNotFoundError(f"{folder}: no images in <class folder>/*.JPEG|jpg|png (after excluding "
+                                    f"{len(excluded)} classes)")
+        self.shape, self.size = shape, len(self.files)
+
+    def sample(self, n: int, seed: int) -> Dataset:
+        _check_n(n, self.size)
+        return _FileDataset([self.files[i] for i in nested_indices(self.size, n, seed)], self.shape)
+
+
+class _FileDataset(Dataset):
+    def __init__(self, files: list[str], shape: Shape):
+        self.files, self.shape = files, shape
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        with Image.open(self.files[i]) as im:
+            img = im.convert(_pil_mode(self.shape))
+        return torch.from_numpy(_resize_pil(img, _center_box(img.width, img.height, self.shape), self.shape).copy())
