@@ -1,0 +1,38 @@
+"""Published numbers, kept in one place with their source, so notebooks can set ours beside them.
+
+Ruff, Vandermeulen, Franks, Müller, Kloft. "Rethinking Assumptions in Deep Anomaly Detection."
+ICML 2021 Workshop on Uncertainty & Robustness in Deep Learning (arXiv:2006.00339), Table 1:
+CIFAR-10 one-vs-rest, mean AUC (%) over 10 seeds. Columns marked * were taken from the literature by the authors.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+CITATION = ("Ruff, L., Vandermeulen, R. A., Franks, B. J., Müller, K.-R., Kloft, M. (2021). Rethinking "
+            "Assumptions in Deep Anomaly Detection. arXiv:2006.00339, Table 1.")
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+# Column groups: unsupervised; unsupervised with OE; supervised with OE.
+CIFAR10_COLUMNS = ("SVDD*", "Deep SVDD*", "Geo*", "IT*", "Geo+*", "Geo+* OE", "Deep SAD", "HSC", "Focal*", "Focal",
+                   "BCE")
+_ROWS = {
+    "airplane": (65.6, 61.7, 74.7, 78.5, 77.5, 90.4, 94.2, 96.3, 87.6, 95.9, 96.4),
+    "automobile": (40.9, 65.9, 95.7, 89.8, 96.9, 99.3, 98.1, 98.7, 93.9, 98.7, 98.8),
+    "bird": (65.3, 50.8, 78.1, 86.1, 87.3, 93.7, 89.8, 92.7, 78.6, 92.3, 93.0),
+    "cat": (50.1, 59.1, 72.4, 77.4, 80.9, 88.1, 87.4, 89.8, 79.9, 88.8, 90.0),
+    "deer": (75.2, 60.9, 87.8, 90.5, 92.7, 97.4, 95.0, 96.6, 81.7, 96.6, 97.1),
+    "dog": (51.2, 65.7, 87.8, 84.5, 90.2, 94.3, 93.0, 94.2, 85.6, 94.1, 94.2),
+    "frog": (71.8, 67.7, 83.4, 89.2, 90.9, 97.1, 96.9, 97.9, 93.3, 97.8, 98.0),
+    "horse": (51.2, 67.3, 95.5, 92.9, 96.5, 98.8, 96.8, 97.6, 87.9, 97.6, 97.6),
+    "ship": (67.9, 75.9, 93.3, 92.0, 95.2, 98.7, 97.1, 98.2, 92.6, 98.0, 98.1),
+    "truck": (48.5, 73.1, 91.3, 85.5, 93.3, 98.5, 96.2, 97.4, 92.1, 97.5, 97.7),
+    "mean": (58.8, 64.8, 86.0, 86.6, 90.1, 95.6, 94.5, 95.9, 87.3, 95.8, 96.1),
+}
+# Our table methods -> the paper's column that reports the same method.
+METHOD_COLUMN = {"Deep SVDD (no OE)": "Deep SVDD*", "Deep SAD + OE": "Deep SAD", "HSC + OE": "HSC",
+                 "Focal + OE": "Focal", "BCE + OE": "BCE"}
+
+
+def cifar10_table() -> pd.DataFrame:
+    """The paper's CIFAR-10 table: rows = normal class (and 'mean'), columns = methods, AUC in %."""
+    return pd.DataFrame.from_dict(_ROWS, orient="index", columns=list(CIFAR10_COLUMNS))
