@@ -29,7 +29,7 @@ _ROWS = {
     "mean": (58.8, 64.8, 86.0, 86.6, 90.1, 95.6, 94.5, 95.9, 87.3, 95.8, 96.1),
 }
 # Our table methods -> the paper's column that reports the same method.
-METHOD_COLUMN = {"Deep SVDD (no OE)": "Deep SVDD*", "Deep SAD + OE": "Deep SAD", "HSC + OE": "HSC",
+METHOD_COLUMN = {"Deep SVDD (no OE)": "Deep SVDD*", "HSC (no OE)": None, "Deep SAD + OE": "Deep SAD", "HSC + OE": "HSC",
                  "Focal + OE": "Focal", "BCE + OE": "BCE"}
 
 
