@@ -12,6 +12,7 @@ as ``.npz`` arrays, so JPEGs are decoded once per machine.
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import io
@@ -28,9 +29,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-DATASETS = ("mnist", "fmnist", "cifar10", "cifar100", "emnist-letters")
-_N_CLASSES = {"mnist": 10, "fmnist": 10, "cifar10": 10, "cifar100": 100, "emnist-letters": 26}
-_CHANNELS = {"mnist": 1, "fmnist": 1, "cifar10": 3, "cifar100": 3, "emnist-letters": 1}
+DATASETS = ("mnist", "fmnist", "cifar10", "cifar100", "emnist-letters", "gtsrb", "tiny-imagenet")
+_N_CLASSES = {"mnist": 10, "fmnist": 10, "cifar10": 10, "cifar100": 100, "emnist-letters": 26, "gtsrb": 43,
+              "tiny-imagenet": 200}
+_CHANNELS = {"mnist": 1, "fmnist": 1, "cifar10": 3, "cifar100": 3, "emnist-letters": 1, "gtsrb": 3,
+             "tiny-imagenet": 3}
+# GTSRB images range from 15 to 250 px; they are resized to 32 x 32 (bilinear) when decoded, as is usual.
+# Tiny-ImageNet stays at its native 64 x 64.
+_RESIZE = {"gtsrb": 32}
 _IDX_CLASSES = {
     "mnist": [str(i) for i in range(10)],
     "fmnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -43,7 +49,7 @@ _IDX_PREFIX = {  # (train, test) file-name prefixes of the IDX files
 }
 _IDX_SUBDIRS = {"mnist": ("MNIST/raw",), "fmnist": ("FashionMNIST/raw",), "emnist-letters": ("EMNIST/raw", "gzip")}
 _CIFAR_DIR = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
-_IMAGE_EXTS = (".png", ".jpg", ".jpeg")
+_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".ppm")
 
 FMNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
 CIFAR10_TARBALL = "cifar10-jpeg.tar.gz"  # CIFAR-10 as JPEGs (lossy, q~75): train|test/<class>/NNNN.jpg
@@ -188,13 +194,22 @@ def _expected_layout(name: str, loc: Path) -> str:
         tr, te = _IDX_PREFIX[name]
         subdirs = ", ".join(f"{s}/" for s in _IDX_SUBDIRS[name])
         return f"no {tr}|{te}-images-idx3-ubyte[.gz] + labels-idx1 (also under {subdirs}), no {folder}"
+    if name == "gtsrb":
+        return (f"no [gtsrb/]GTSRB/Training/<class>/*.ppm | GTSRB/Final_Test/Images/*.ppm + GT-final_test.csv "
+                f"(torchvision's layout), no {folder}")
+    if name == "tiny-imagenet":
+        return (f"no [tiny-imagenet-200/]train/<wnid>/images/*.JPEG | val/images/*.JPEG + "
+                f"val/val_annotations.txt, no {folder}")
     return f"no {_CIFAR_DIR[name]}/ (python pickle batches), no {folder}"
 
 
 def _how_to_get(name: str) -> str:
     ways = {"fmnist": ["`apt-get install dataset-fashion-mnist` (IDX files in /usr/share/datasets/fashion-mnist)"],
             "cifar10": [f"put {CIFAR10_TARBALL} (CIFAR-10 as JPEGs) in ../shared/data or $ADCORE_DATA, or pass "
-                        "root= to it or to its extracted train/ test/ folders"]}.get(name, [])
+                        "root= to it or to its extracted train/ test/ folders"],
+            "tiny-imagenet": ["unzip tiny-imagenet-200.zip (http://cs231n.stanford.edu/tiny-imagenet-200.zip; "
+                              "torchvision has no downloader for it) into root= or $ADCORE_DATA; its val/ split "
+                              "serves as the test split"]}.get(name, [])
     ways += ["put the native files in a folder and pass root= or set ADCORE_DATA to it",
              "run once with internet access and download=True (torchvision fetches the files into the cache)"]
     return "How to get it: " + "; or ".join(ways) + "."
@@ -205,7 +220,12 @@ def _torchvision_download(name: str, split: str, root: Path) -> None:
     from torchvision import datasets
 
     train = split == "train"
+    if name == "tiny-imagenet":
+        raise RuntimeError("torchvision has no Tiny-ImageNet downloader")
     root.mkdir(parents=True, exist_ok=True)
+    if name == "gtsrb":
+        datasets.GTSRB(str(root), split=split, download=True)
+        return
     if name == "emnist-letters":
         datasets.EMNIST(str(root), split="letters", train=train, download=True)
         return
@@ -220,16 +240,21 @@ def _torchvision_download(name: str, split: str, root: Path) -> None:
 def _read_native(name: str, split: str, loc: Path) -> ImageSet | None:
     """Read ``split`` of ``name`` from any native layout in ``loc`` (a folder, or a tarball of image folders);
     None if no layout is there. A file that is there but broken raises ValueError rather than being skipped."""
+    size = _RESIZE.get(name)
     if loc.is_file() and loc.name.endswith((".tar", ".tar.gz", ".tgz")):
-        return _read_tarball(loc, split, _CHANNELS[name], _N_CLASSES[name])
+        return _read_tarball(loc, split, _CHANNELS[name], _N_CLASSES[name], size)
     if not loc.is_dir():
         return None
     if name in _IDX_PREFIX:
         found = _read_idx_pair(name, split, loc)
+    elif name == "gtsrb":
+        found = _read_gtsrb(split, loc)
+    elif name == "tiny-imagenet":
+        found = _read_tiny_imagenet(split, loc)
     else:
         found = _read_cifar(name, split, loc)
     if found is None and (loc / split).is_dir():
-        found = _read_folder(loc / split, _CHANNELS[name], _N_CLASSES[name])
+        found = _read_folder(loc / split, _CHANNELS[name], _N_CLASSES[name], size)
     return found
 
 
@@ -318,19 +343,26 @@ def _check_labels(y: np.ndarray, n_classes: int, source: Path) -> None:
         raise ValueError(f"{source}: labels span {y.min()}..{y.max()}, expected 0..{n_classes - 1}")
 
 
-def _read_folder(folder: Path, channels: int, n_classes: int) -> ImageSet | None:
-    """Decode ``folder/<class>/*.png|jpg``; sorted class names give the label order."""
-    if (cached := _load_cached(folder, channels)) is not None:
+def _read_folder(folder: Path, channels: int, n_classes: int, size: int | None = None) -> ImageSet | None:
+    """Decode ``folder/<class>/*.png|jpg|ppm``; sorted class names give the label order."""
+    tag = _size_tag(size)
+    if (cached := _load_cached(folder, channels, tag)) is not None:
         return cached
     files = {(d.name, p.name): p for d in folder.iterdir() if d.is_dir()
              for p in d.iterdir() if p.suffix.lower() in _IMAGE_EXTS}
-    return _save_cached(folder, channels, _assemble(files, channels, n_classes))
+    return _save_cached(folder, channels, _assemble(files, channels, n_classes, size), tag)
 
 
-def _read_tarball(tarball: Path, split: str, channels: int, n_classes: int) -> ImageSet | None:
+def _size_tag(size: int | None, split: str = "") -> str:
+    """Cache-key suffix: images resized on decoding are cached apart from native-size ones."""
+    return split if size is None else f"{split}@{size}"
+
+
+def _read_tarball(tarball: Path, split: str, channels: int, n_classes: int,
+                  size: int | None = None) -> ImageSet | None:
     """Decode the ``[top/]train|test/<class>/*.jpg`` members of a tarball in one pass, both splits at once.
     Reading the members straight from the archive takes half the time of extracting 60,000 files first."""
-    if (cached := _load_cached(tarball, channels, split)) is not None:
+    if (cached := _load_cached(tarball, channels, _size_tag(size, split))) is not None:
         return cached
     blobs: dict[str, dict[tuple[str, str], bytes]] = {"train": {}, "test": {}}
     try:
@@ -342,17 +374,20 @@ def _read_tarball(tarball: Path, split: str, channels: int, n_classes: int) -> I
                     blobs[parts[-3]][parts[-2:]] = tar.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError) as e:
         raise ValueError(f"{tarball}: unreadable archive ({type(e).__name__}: {e})") from e
-    sets = {s: _save_cached(tarball, channels, _assemble(b, channels, n_classes), s) for s, b in blobs.items()}
+    sets = {s: _save_cached(tarball, channels, _assemble(b, channels, n_classes, size), _size_tag(size, s))
+            for s, b in blobs.items()}
     return sets[split]
 
 
-def _assemble(sources: dict[tuple[str, str], Path | bytes], channels: int, n_classes: int) -> ImageSet | None:
-    """Decode images keyed by (class name, file name) in sorted order; None unless exactly n_classes classes."""
-    classes = sorted({c for c, _ in sources})
+def _assemble(sources: dict[tuple[str, str], Path | bytes], channels: int, n_classes: int,
+              size: int | None = None, classes: list[str] | None = None) -> ImageSet | None:
+    """Decode images keyed by (class name, file name) in sorted order; None unless exactly n_classes classes
+    (``classes``, when given, fixes the label order and may include classes without images)."""
+    classes = classes or sorted({c for c, _ in sources})
     if len(classes) != n_classes:
         return None
     keys = sorted(sources)
-    images = [_decode(sources[k], "RGB" if channels == 3 else "L", "/".join(k)) for k in keys]
+    images = [_decode(sources[k], "RGB" if channels == 3 else "L", "/".join(k), size) for k in keys]
     if len({im.shape for im in images}) != 1:
         raise ValueError(f"images differ in size: {sorted({im.shape for im in images})[:4]}")
     x = np.stack(images)
@@ -362,10 +397,13 @@ def _assemble(sources: dict[tuple[str, str], Path | bytes], channels: int, n_cla
     return ImageSet(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y), classes)
 
 
-def _decode(source: Path | bytes, mode: str, name: str) -> np.ndarray:
+def _decode(source: Path | bytes, mode: str, name: str, size: int | None = None) -> np.ndarray:
     try:
         with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as im:
-            return np.asarray(im if im.mode == mode else im.convert(mode))
+            im = im if im.mode == mode else im.convert(mode)
+            if size is not None and im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            return np.asarray(im)
     except OSError as e:
         raise ValueError(f"{source if isinstance(source, Path) else name}: cannot decode image ({e})") from e
 
@@ -398,3 +436,92 @@ def _save_cached(source: Path, channels: int, images: ImageSet | None, split: st
     except OSError as e:  # a read-only cache costs time, not correctness
         warnings.warn(f"could not cache decoded images in {path}: {e}", stacklevel=3)
     return images
+
+
+def _read_gtsrb(split: str, loc: Path) -> ImageSet | None:
+    """torchvision's GTSRB layout: ``[gtsrb/]GTSRB/Training/<00000..00042>/*.ppm`` (train) and
+    ``GTSRB/Final_Test/Images/*.ppm`` labelled by ``GT-final_test.csv`` (test); images resized to 32 x 32."""
+    base = next((b for b in (loc / "gtsrb", loc) if (b / "GTSRB").is_dir()), None)
+    if base is None:
+        return None
+    size, n = _RESIZE["gtsrb"], _N_CLASSES["gtsrb"]
+    if split == "train":
+        folder = base / "GTSRB" / "Training"
+        return _read_folder(folder, 3, n, size) if folder.is_dir() else None
+    images = base / "GTSRB" / "Final_Test" / "Images"
+    csv_path = next((p for p in (base / "GT-final_test.csv", base / "GTSRB" / "GT-final_test.csv",
+                                 images / "GT-final_test.csv") if p.is_file()), None)
+    if not images.is_dir() or csv_path is None:
+        return None
+    tag = _size_tag(size, "test")
+    if (cached := _load_cached(images, 3, tag)) is not None:
+        return cached
+    with open(csv_path, newline="") as f:
+        try:
+            rows = [(r["Filename"], int(r["ClassId"])) for r in csv.DictReader(f, delimiter=";", skipinitialspace=True)]
+        except (KeyError, ValueError, TypeError) as e:
+            raise ValueError(f"{csv_path}: expected ';'-separated Filename and ClassId columns ({e})") from e
+    _check_labels(np.array([c for _, c in rows], np.int64), n, csv_path)
+    classes = [f"{i:05d}" for i in range(n)]
+    files = {(classes[c], name): images / name for name, c in rows}
+    missing = [p for p in files.values() if not p.is_file()]
+    if missing:
+        raise ValueError(f"{csv_path} lists {len(missing)} images missing from {images}, e.g. {missing[0].name}")
+    return _save_cached(images, 3, _assemble(files, 3, n, size, classes), tag)
+
+
+def _read_tiny_imagenet(split: str, loc: Path) -> ImageSet | None:
+    """The Tiny-ImageNet zip's layout: ``[tiny-imagenet-200/]wnids.txt``, ``train/<wnid>/images/*.JPEG`` and
+    ``val/images/*.JPEG`` labelled by ``val/val_annotations.txt``; the labelled val split is the test split
+    (the official test split has no labels). Labels follow the sorted WordNet ids."""
+    root = next((r for r in (loc / "tiny-imagenet-200", loc) if (r / "wnids.txt").is_file()), None)
+    if root is None:
+        return None
+    classes = sorted({w.strip() for w in (root / "wnids.txt").read_text().split() if w.strip()})
+    source = root / ("train" if split == "train" else "val")
+    if not source.is_dir():
+        return None
+    if (cached := _load_cached(source, 3, split)) is not None:
+        return cached
+    if split == "train":
+        files = {(w, p.name): p for w in classes if (source / w / "images").is_dir()
+                 for p in (source / w / "images").iterdir() if p.suffix.lower() in _IMAGE_EXTS}
+    else:
+        annotations = source / "val_annotations.txt"
+        if not annotations.is_file():
+            return None
+        files = {}
+        for line in annotations.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) < 2:
+                continue
+            if parts[1] not in classes:
+                raise ValueError(f"{annotations}: class {parts[1]!r} is not in wnids.txt")
+            files[(parts[1], parts[0])] = source / "images" / parts[0]
+    return _save_cached(source, 3, _assemble(files, 3, _N_CLASSES["tiny-imagenet"], None, classes), split)
+
+
+# ------------------------------------------------------------------------------------- super-category splits
+
+# Normal = the union of a group's classes, anomalies = every other class (Park et al., "What is Wrong with
+# One-Class Anomaly Detection?", ICLR 2021 SecML workshop). MNIST: curved / straight / mixed strokes; CIFAR-10:
+# things / living beings; GTSRB: speed limits, instructions, warnings, directions, special signs, regulations.
+# The Fashion-MNIST groups are this project's analogue (tops / footwear / the rest), as Fashion-MNIST is the
+# dataset available offline.
+SUPER_CATEGORIES: dict[str, dict[str, tuple[int, ...]]] = {
+    "mnist": {"CUR": (0, 3, 8), "STR": (1, 4, 7), "MIX": (2, 5, 6, 9)},
+    "fmnist": {"TOP": (0, 2, 4, 6), "SHOE": (5, 7, 9), "MIX": (1, 3, 8)},
+    "cifar10": {"THG": (0, 1, 8, 9), "LIV": (2, 3, 4, 5, 6, 7)},
+    "gtsrb": {"SPDL": (0, 1, 2, 3, 4, 5, 7, 8), "INST": (9, 10, 15, 16), "WARN": (11, *range(18, 32)),
+              "DIRC": tuple(range(33, 41)), "SPEC": (12, 13, 14, 17), "REGN": (6, 32, 41, 42)},
+}
+
+
+def super_category(dataset: str, group: str) -> tuple[int, ...]:
+    """The classes of a named super-category, e.g. ``super_category('mnist', 'CUR') == (0, 3, 8)``."""
+    if dataset not in SUPER_CATEGORIES:
+        raise ValueError(f"no super-categories for {dataset!r}; defined for {', '.join(SUPER_CATEGORIES)}")
+    groups = SUPER_CATEGORIES[dataset]
+    if group not in groups:
+        raise ValueError(f"unknown {dataset} super-category {group!r}; choose one of {', '.join(groups)}")
+    return groups[group]
