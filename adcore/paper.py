@@ -36,3 +36,25 @@ METHOD_COLUMN = {"Deep SVDD (no OE)": "Deep SVDD*", "HSC (no OE)": None, "Deep S
 def cifar10_table() -> pd.DataFrame:
     """The paper's CIFAR-10 table: rows = normal class (and 'mean'), columns = methods, AUC in %."""
     return pd.DataFrame.from_dict(_ROWS, orient="index", columns=list(CIFAR10_COLUMNS))
+
+
+# ------------------------------------------------------------------------------------------------------ CLAD
+
+CLAD_CITATION = ("Park, J., Moon, J.-H., Ahn, N., Sohn, K.-A. (2021). What is Wrong with One-Class Anomaly "
+                 "Detection? ICLR 2021 Workshop on Security and Safety in Machine Learning Systems "
+                 "(arXiv:2104.09793).")
+# Super-category AUROC (%) as published: normal = the union of the group's classes (adcore.data.SUPER_CATEGORIES).
+_CLAD_ROWS = {
+    ("mnist", "CUR"): {"CLAD": 94.0, "Deep SVDD": 81.7, "OC-SVM": 69.9},
+    ("mnist", "STR"): {"CLAD": 96.1, "Deep SVDD": 82.2, "OC-SVM": 87.4},
+    ("mnist", "MIX"): {"CLAD": 92.6, "Deep SVDD": 69.7, "OC-SVM": 54.8},
+    ("cifar10", "THG"): {"CLAD": 74.9, "Deep SVDD": 65.0, "OC-SVM": 51.9},
+    ("cifar10", "LIV"): {"CLAD": 72.8, "Deep SVDD": 52.7, "OC-SVM": 67.7},
+}
+
+
+def clad_table() -> pd.DataFrame:
+    """The CLAD paper's super-category AUROC (%): rows = (dataset, group), columns = CLAD, Deep SVDD, OC-SVM."""
+    t = pd.DataFrame.from_dict(_CLAD_ROWS, orient="index")
+    t.index = pd.MultiIndex.from_tuples(t.index, names=["dataset", "group"])
+    return t
