@@ -1,0 +1,740 @@
+"""CLAD: latent-class anomaly detection (Park, Moon, Ahn, Sohn, "What is Wrong with One-Class Anomaly
+Detection?", ICLR 2021 SecML workshop).
+
+When the normal data are a *super-category* (several semantic classes merged), a one-class model draws one loose
+boundary around all of them. CLAD instead recovers the hidden classes without labels and scores test images by a
+classifier's confidence over those self-labels. Four stages, each usable on its own:
+
+1. ``ConvAutoencoder`` + ``train_autoencoder``: a convolutional autoencoder trained with MSE; while training, the
+   input passes dropout (p = 0.1) and Gaussian noise is added to the code (batch 512, as in the seed).
+2. DEC self-labelling (Xie et al., 2016): ``kmeans_init`` (seeded, deterministic) gives k centres in code space;
+   ``soft_assign`` is the Student-t kernel (alpha = 1); ``target_distribution`` P ∝ q² / Σᵢq, row-normalized;
+   ``dec`` minimizes ``kl_div`` KL(P‖Q) over encoder and centres with SGD (lr 0.01, momentum 0.9), P refreshed
+   once per pass, until fewer than 0.1 % of the labels change; labels = argmax q.
+3. ``ResNet18`` trained with cross-entropy on those labels (``train_classifier``). For 28-32 px inputs it uses a
+   small-image stem (3x3 stride-1 convolution, no max-pool); the seed kept ImageNet's 7x7 stride-2 stem + max-pool,
+   which shrinks a 28-px image to 7 px before the first block. ``width`` scales the channels (64 = the standard
+   ResNet-18; smaller widths are this project's CPU budget option and are labelled as such).
+4. ``odin_normality`` (Liang et al., 2018): x̃ = x − ε·sign(−∇ₓ log S_ŷ(x; T)), normality = max softmax(f(x̃)/T);
+   the anomaly score is its negative. Unlike the seed, the gradient sign is not multiplied by ≈161 and an AUROC
+   below 0.5 is reported as it is, never flipped to 1 − AUROC.
+
+``CLADConfig`` → ``run()`` gives a plain record (AUROC, NMI of the self-labels against the true classes, timings),
+like ``adcore.experiment``. The chapter's shallow baseline, an RBF OC-SVM, is ``OCSVMConfig`` → ``run_ocsvm()``;
+Deep SVDD and HSC + OE are ``adcore.experiment.RunConfig`` runs on the same super-category splits.
+``chapter_runs`` expands the notebook's profile settings into all of them and ``collect`` runs them into the
+results store.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import normalized_mutual_info_score, roc_auc_score
+from torch import nn
+
+from . import __version__, paper
+from .augment import make_augment
+from .data import _CHANNELS, SUPER_CATEGORIES, load_images
+from .experiment import RunConfig, _subsample, device_name
+from .experiment import run as run_experiment
+from .objectives import Objective
+from .results import config_hash, run_grid
+from .train import TrainLog, pick_device, seed_everything, train
+
+# The seed's per-dataset choices: code size 10 and epsilon 1e-4 for MNIST-like grey images, 200 and 0.01 for
+# CIFAR-like colour images.
+SEED_DEFAULTS = {1: dict(hidden=10, eps=1e-4), 3: dict(hidden=200, eps=0.01)}
+METHODS = ("CLAD", "Deep SVDD", "OC-SVM", "HSC + OE")
+
+
+# ------------------------------------------------------------------------------------------ 1. the autoencoder
+
+
+class ConvAutoencoder(nn.Module):
+    """Three stride-2 3x3 conv blocks (32, 64, 128 channels, BN, LeakyReLU) → linear code of size ``hidden``;
+    a mirrored transposed-conv decoder with a sigmoid output (inputs are pixels in [0, 1]).
+
+    In training mode ``forward`` applies dropout to the input and adds N(0, code_noise²) to the code; in eval
+    mode it is the plain autoencoder. ``encode`` is the deterministic encoder, the features DEC clusters.
+    """
+
+    def __init__(self, channels: int = 1, size: int = 28, hidden: int = 10, code_noise: float = 0.1,
+                 input_dropout: float = 0.1):
+        super().__init__()
+        widths, sizes, layers = [channels, 32, 64, 128], [size], []
+        for c_in, c_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.01)]
+            sizes.append((sizes[-1] + 1) // 2)
+        self.encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * sizes[-1] ** 2, hidden))
+        up: list[nn.Module] = [nn.Linear(hidden, 128 * sizes[-1] ** 2), nn.Unflatten(1, (128, sizes[-1], sizes[-1]))]
+        rev_w, rev_s = widths[::-1], sizes[::-1]
+        for i, (c_in, c_out) in enumerate(zip(rev_w[:-1], rev_w[1:])):
+            pad = rev_s[i + 1] - (2 * rev_s[i] - 1)  # output_padding that restores the encoder's size
+            up.append(nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=pad))
+            up += [nn.BatchNorm2d(c_out), nn.LeakyReLU(0.01)] if i < 2 else [nn.Sigmoid()]
+        self.decoder = nn.Sequential(*up)
+        self.dropout = nn.Dropout(input_dropout)
+        self.code_noise, self.hidden = code_noise, hidden
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(self.dropout(x))
+        if self.training and self.code_noise:
+            z = z + self.code_noise * torch.randn_like(z)
+        return self.decoder(z)
+
+
+class _ReconstructionError(nn.Module):
+    """Per-image mean squared reconstruction error, so the one trainer of adcore trains the autoencoder."""
+
+    def __init__(self, ae: ConvAutoencoder):
+        super().__init__()
+        self.ae, self.rep_dim = ae, 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.ae(x) - x).pow(2).flatten(1).mean(1)
+
+
+class _Mean(Objective):
+    name = "mse"
+
+    def loss(self, outputs, targets):
+        return outputs.mean()
+
+    def score(self, outputs):
+        return outputs
+
+
+def train_autoencoder(ae: ConvAutoencoder, x: torch.Tensor, *, epochs: int = 10, batch_size: int = 512,
+                      lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device | None = None,
+                      seed: int | None = None, progress: bool = False) -> TrainLog:
+    """Train ``ae`` in place on uint8 images ``x`` with MSE (Adam)."""
+    return train(_ReconstructionError(ae), _Mean(), x, epochs=epochs, batch_size=batch_size, lr=lr,
+                 weight_decay=weight_decay, device=device, seed=seed, progress=progress)
+
+
+@torch.no_grad()
+def encode(encoder: nn.Module, x: torch.Tensor, device: str | torch.device | None = None,
+           batch_size: int = 1024) -> torch.Tensor:
+    """Codes of uint8 images ``x`` (scaled to [0, 1]) under ``encoder`` in eval mode, on ``device``."""
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    encoder.to(device).eval()
+    return torch.cat([encoder(x[i:i + batch_size].to(device).float() / 255) for i in range(0, len(x), batch_size)])
+
+
+# ---------------------------------------------------------------------------------------- 2. DEC self-labelling
+
+
+def kmeans_init(z: torch.Tensor | np.ndarray, k: int, seed: int = 0, n_init: int = 20) -> np.ndarray:
+    """k-means centres (k x d) of the codes: best of ``n_init`` k-means++ starts, seeded by ``seed`` only (the
+    global random state plays no part), so the same codes and seed always give the same centres."""
+    from sklearn.cluster import KMeans
+
+    z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(z.astype(np.float64))
+    return km.cluster_centers_.astype(np.float32)
+
+
+def soft_assign(z: torch.Tensor, centres: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """Student-t similarity of each code to each centre, q_ij ∝ (1 + ‖z_i − μ_j‖² / α)^(−(α+1)/2), rows sum to 1."""
+    d2 = (z[:, None, :] - centres[None, :, :]).pow(2).sum(-1)
+    q = (1 + d2 / alpha).pow(-(alpha + 1) / 2)
+    return q / q.sum(1, keepdim=True)
+
+
+def target_distribution(q: torch.Tensor) -> torch.Tensor:
+    """DEC's sharpened targets: p_ij = (q_ij² / f_j) / Σ_j' (q_ij'² / f_j'), with cluster frequency f_j = Σ_i q_ij."""
+    w = q.pow(2) / q.sum(0, keepdim=True)
+    return w / w.sum(1, keepdim=True)
+
+
+def kl_div(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """KL(P‖Q) = Σ_j p_ij log(p_ij / q_ij), averaged over the rows (samples); 0 log 0 = 0."""
+    return (torch.xlogy(p, p) - p * torch.log(q)).sum(1).mean()
+
+
+@dataclass
+class DECResult:
+    labels: np.ndarray  # argmax q after DEC
+    kmeans_labels: np.ndarray  # the initial k-means assignment
+    centres: np.ndarray  # k x d, final
+    changed: list[float] = field(default_factory=list)  # fraction of labels changed at each refresh of P
+    rounds: int = 0  # passes over the data (P refreshed before each)
+    converged: bool = False  # stopped because fewer than tol labels changed (not by max_rounds)
+    losses: list[float] = field(default_factory=list)  # mean KL per pass
+    time: float = 0.0
+
+
+class _Clustering(nn.Module):
+    def __init__(self, centres: np.ndarray, alpha: float):
+        super().__init__()
+        self.centres, self.alpha = nn.Parameter(torch.as_tensor(centres).clone()), alpha
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return soft_assign(z, self.centres, self.alpha)
+
+
+def dec(encoder: nn.Module, x: torch.Tensor, k: int, *, seed: int = 0, alpha: float = 1.0, lr: float = 0.01,
+        momentum: float = 0.9, tol: float = 0.001, max_rounds: int = 50, batch_size: int = 256, n_init: int = 20,
+        finetune_encoder: bool = True, device: str | torch.device | None = None) -> DECResult:
+    """Deep embedded clustering of uint8 images ``x``: k-means on ``encoder``'s codes, then SGD on KL(P‖Q) over
+    the centres (and the encoder, unless ``finetune_encoder=False``). Each round refreshes P (and the labels)
+    on all data, then makes one pass of mini-batch steps; training stops when fewer than ``tol`` of the labels
+    changed since the previous round, or after ``max_rounds``. The encoder is updated in place, in eval mode
+    (BatchNorm statistics fixed)."""
+    t0 = time.perf_counter()
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    seed_everything(seed)
+    x = x.to(device)
+    z = encode(encoder, x, device)
+    centres = kmeans_init(z, k, seed, n_init)
+    clustering = _Clustering(centres, alpha).to(device)
+    params = list(clustering.parameters()) + (list(encoder.parameters()) if finetune_encoder else [])
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    result = DECResult(labels=np.empty(0), kmeans_labels=np.empty(0), centres=centres)
+    previous = None
+    for rnd in range(max_rounds + 1):
+        with torch.no_grad():
+            q = clustering(encode(encoder, x, device))
+        labels = q.argmax(1)
+        if previous is None:
+            result.kmeans_labels = labels.cpu().numpy()
+        else:
+            changed = float((labels != previous).float().mean())
+            result.changed.append(changed)
+            if changed < tol:
+                result.converged = True
+                break
+        previous = labels
+        if rnd == max_rounds:
+            break
+        p = target_distribution(q)
+        encoder.eval()
+        total, steps = 0.0, 0
+        for idx in torch.randperm(len(x), generator=gen).to(device).split(batch_size):
+            loss = kl_div(p[idx], clustering(encoder(x[idx].float() / 255)))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total, steps = total + float(loss.detach()), steps + 1
+        result.losses.append(total / max(steps, 1))
+        result.rounds += 1
+    result.labels = labels.cpu().numpy()
+    result.centres = clustering.centres.detach().cpu().numpy()
+    result.time = time.perf_counter() - t0
+    return result
+
+
+# ---------------------------------------------------------------------------- 3. the classifier on self-labels
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+                                  nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out))
+        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
+            nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """Plain ResNet-18 (He et al.; no attention) with ``n_classes`` logits.
+
+    ``small_input=True`` (default): a 3x3 stride-1 stem without max-pool, for 28-32 px images.
+    ``small_input=False``: ImageNet's 7x7 stride-2 stem + 3x3 stride-2 max-pool, as the seed used.
+    ``width`` is the first stage's channel count (stages: w, 2w, 4w, 8w); 64 is the standard ResNet-18.
+    """
+
+    def __init__(self, n_classes: int = 10, in_channels: int = 3, width: int = 64, small_input: bool = True):
+        super().__init__()
+        if small_input:
+            stem: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)]
+        else:
+            stem = [nn.Conv2d(in_channels, width, 7, 2, 3, bias=False)]
+        stem += [nn.BatchNorm2d(width), nn.ReLU()]
+        if not small_input:
+            stem.append(nn.MaxPool2d(3, 2, 1))
+        blocks, c_in = [], width
+        for i, c_out in enumerate([width, 2 * width, 4 * width, 8 * width]):
+            for j in range(2):
+                blocks.append(_BasicBlock(c_in, c_out, 2 if (j == 0 and i > 0) else 1))
+                c_in = c_out
+        self.features = nn.Sequential(*stem, *blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = nn.Linear(c_in, n_classes)
+        self.rep_dim = n_classes
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+class PseudoLabelCE(Objective):
+    """Cross-entropy against the self-labels (the trainer's targets); score = 1 − max softmax."""
+
+    name = "pseudo_label_ce"
+
+    def loss(self, outputs, targets):
+        return F.cross_entropy(outputs, targets)
+
+    def score(self, outputs):
+        return 1 - F.softmax(outputs, 1).amax(1)
+
+
+def train_classifier(net: nn.Module, x: torch.Tensor, labels: torch.Tensor | np.ndarray, *, epochs: int = 100,
+                     lr: float = 1e-4, batch_size: int = 128, weight_decay: float = 0.0, augment: str = "none",
+                     device: str | torch.device | None = None, seed: int | None = None,
+                     progress: bool = False) -> TrainLog:
+    """Train ``net`` in place with cross-entropy on ``labels`` (Adam, adcore's trainer)."""
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    return train(net, PseudoLabelCE(), x, targets=labels, augment=augment, epochs=epochs, batch_size=batch_size,
+                 lr=lr, weight_decay=weight_decay, device=device, seed=seed, progress=progress)
+
+
+# --------------------------------------------------------------------------------------------- 4. ODIN scoring
+
+
+def odin_perturb(net: nn.Module, x: torch.Tensor, temperature: float = 1000.0, eps: float = 0.0) -> torch.Tensor:
+    """x̃ = x − ε·sign(−∇ₓ log S_ŷ(x; T)) for float inputs ``x`` (the network's input units): a step that raises
+    the temperature-scaled softmax of the predicted class ŷ. ``net`` should be in eval mode."""
+    if eps == 0:
+        return x
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = net(x) / temperature
+        nll = F.cross_entropy(logits, logits.argmax(1), reduction="sum")  # Σ −log S_ŷ(x; T)
+        (grad,) = torch.autograd.grad(nll, x)
+    return (x - eps * grad.sign()).detach()
+
+
+def odin_normality(net: nn.Module, x: torch.Tensor, temperature: float = 1000.0, eps: float = 0.0,
+                   augment: str = "none", device: str | torch.device | None = None,
+                   batch_size: int = 256) -> np.ndarray:
+    """ODIN normality max softmax(f(x̃)/T) of uint8 images ``x`` (higher = more normal; the anomaly score is its
+    negative). ``augment`` is the test-time transform that maps pixels to the network's input; the perturbation
+    is taken there. Computed in float64 at the end, so T = 1000 does not collapse the scores to ties."""
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    net.to(device).eval()
+    aug, out = make_augment(augment), []
+    for i in range(0, len(x), batch_size):
+        xb = odin_perturb(net, aug(x[i:i + batch_size].to(device), train=False), temperature, eps)
+        with torch.no_grad():
+            out.append(F.softmax(net(xb).double() / temperature, 1).amax(1).cpu())
+    return torch.cat(out).numpy() if out else np.empty(0)
+
+
+# ------------------------------------------------------------------------------------------------ one CLAD run
+
+
+@dataclass(frozen=True)
+class CLADConfig:
+    """Every setting of one CLAD run. ``hidden`` and ``eps`` left ``None`` take the seed's value for the image
+    type (grey: 10 and 1e-4, colour: 200 and 0.01); they are filled in on construction, so keys are explicit."""
+
+    dataset: str = "fmnist"
+    normal_class: tuple[int, ...] = (0, 2, 4, 6)
+    seed: int = 0
+    n_train: int | None = None  # subsample the normal training set
+    n_test: int | None = None  # subsample the test set (stratified normal / anomaly)
+    # 1. autoencoder
+    hidden: int | None = None
+    ae_epochs: int = 100
+    ae_lr: float = 1e-3
+    ae_batch_size: int = 512
+    code_noise: float = 0.1
+    input_dropout: float = 0.1
+    # 2. DEC
+    k: int = 10
+    alpha: float = 1.0
+    dec_lr: float = 0.01
+    dec_momentum: float = 0.9
+    dec_tol: float = 0.001
+    dec_max_rounds: int = 50
+    dec_batch_size: int = 256
+    # 3. classifier
+    clf_epochs: int = 100
+    clf_lr: float = 1e-4
+    clf_batch_size: int = 128
+    clf_width: int = 64  # 64 = standard ResNet-18
+    clf_augment: str = "none"
+    # 4. ODIN
+    temperature: float = 1000.0
+    eps: float | None = None
+    n_view: int = 500  # codes kept (as 2-D PCA coordinates) in the record for the chapter's plot
+    data_root: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "normal_class", tuple(int(c) for c in self.normal_class))
+        defaults = SEED_DEFAULTS[_CHANNELS.get(self.dataset, 3)]
+        for name in ("hidden", "eps"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, defaults[name])
+
+    def key(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("data_root")
+        d["normal_class"] = list(self.normal_class)
+        return {"model": "clad", **d}
+
+    def replace(self, **kw) -> "CLADConfig":
+        return dataclasses.replace(self, **kw)
+
+
+@lru_cache(maxsize=4)
+def _images(dataset: str, root: str | None):
+    return load_images(dataset, "train", root), load_images(dataset, "test", root)
+
+
+def super_category_data(dataset: str, normal: Sequence[int], seed: int = 0, n_train: int | None = None,
+                        n_test: int | None = None, root: str | None = None) -> dict[str, torch.Tensor]:
+    """The super-category split with the true classes kept: ``train_x``/``train_classes`` (normal images),
+    ``test_x``/``test_y`` (0 normal, 1 anomaly)/``test_classes``. Subsamples are drawn exactly as
+    ``adcore.experiment.run`` draws them, so CLAD and the baselines see the same images for the same seed."""
+    train, test = _images(dataset, root)
+    normal_t = torch.tensor(sorted(set(int(c) for c in normal)))
+    is_normal = torch.isin(train.y, normal_t)
+    train_x, train_c = train.x[is_normal], train.y[is_normal]
+    keep = torch.from_numpy(_subsample(len(train_x), n_train, seed))
+    test_y = (~torch.isin(test.y, normal_t)).long()
+    t_idx = torch.from_numpy(_subsample(len(test.x), n_test, seed, test_y.numpy()))
+    return {"train_x": train_x[keep], "train_classes": train_c[keep], "test_x": test.x[t_idx],
+            "test_y": test_y[t_idx], "test_classes": test.y[t_idx]}
+
+
+def nmi_report(true: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """NMI of self-labels vs true classes, the same for randomly permuted labels (chance: the same cluster
+    sizes, no information), and purity (fraction of samples in their cluster's majority class)."""
+    true, labels = np.asarray(true), np.asarray(labels)
+    chance = normalized_mutual_info_score(true, np.random.default_rng(seed).permutation(labels))
+    table = pd.crosstab(labels, true).to_numpy()
+    return {"nmi": float(normalized_mutual_info_score(true, labels)), "nmi_chance": float(chance),
+            "purity": float(table.max(1).sum() / max(len(true), 1))}
+
+
+def run(cfg: CLADConfig, device: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """The whole CLAD pipeline on one super-category split; returns a flat, JSON-able record."""
+    t_start, cpu_start = time.perf_counter(), time.process_time()
+    dev = pick_device(device)
+    d = super_category_data(cfg.dataset, cfg.normal_class, cfg.seed, cfg.n_train, cfg.n_test, cfg.data_root)
+    x, classes = d["train_x"], d["train_classes"].numpy()
+    c, size = x.shape[1], x.shape[2]
+
+    seed_everything(cfg.seed)
+    ae = ConvAutoencoder(c, size, cfg.hidden, cfg.code_noise, cfg.input_dropout)
+    ae_log = train_autoencoder(ae, x, epochs=cfg.ae_epochs, batch_size=cfg.ae_batch_size, lr=cfg.ae_lr,
+                               device=dev, progress=progress)
+    res = dec(ae.encoder, x, cfg.k, seed=cfg.seed, alpha=cfg.alpha, lr=cfg.dec_lr, momentum=cfg.dec_momentum,
+              tol=cfg.dec_tol, max_rounds=cfg.dec_max_rounds, batch_size=cfg.dec_batch_size, device=dev)
+    codes = encode(ae.encoder, x, dev).cpu().numpy()
+
+    seed_everything(cfg.seed)
+    clf = ResNet18(cfg.k, c, cfg.clf_width, small_input=True)
+    clf_log = train_classifier(clf, x, res.labels, epochs=cfg.clf_epochs, lr=cfg.clf_lr,
+                               batch_size=cfg.clf_batch_size, augment=cfg.clf_augment, device=dev, progress=progress)
+    with torch.no_grad():
+        clf.eval()
+        aug = make_augment(cfg.clf_augment)
+        pred = torch.cat([clf(aug(x[i:i + 1024].to(dev), train=False)).argmax(1).cpu()
+                          for i in range(0, len(x), 1024)]).numpy()
+    t0 = time.perf_counter()
+    normality = odin_normality(clf, d["test_x"], cfg.temperature, cfg.eps, cfg.clf_augment, dev)
+    score_time = time.perf_counter() - t0
+    test_y = d["test_y"].numpy()
+
+    return {
+        **cfg.key(),
+        "auc": float(roc_auc_score(test_y, -normality)),  # never flipped
+        **nmi_report(classes, res.labels, cfg.seed),
+        "nmi_kmeans": float(normalized_mutual_info_score(classes, res.kmeans_labels)),
+        "cluster_sizes": np.bincount(res.labels, minlength=cfg.k).tolist(),
+        "contingency": pd.crosstab(res.labels, classes).reindex(index=range(cfg.k), columns=list(cfg.normal_class),
+                                                                fill_value=0).to_numpy().tolist(),
+        "dec_rounds": res.rounds, "dec_converged": res.converged, "dec_changed": res.changed,
+        "clf_train_acc": float((pred == res.labels).mean()),  # fit to the self-labels
+        "ae_losses": ae_log.losses, "clf_losses": clf_log.losses,
+        "view": _view(codes, classes, res.labels, cfg.n_view, cfg.seed),
+        "ae_time": ae_log.train_time, "dec_time": res.time, "clf_time": clf_log.train_time,
+        "score_time": score_time, "train_time": ae_log.train_time + res.time + clf_log.train_time,
+        "test_time": score_time, "wall_time": time.perf_counter() - t_start,
+        "cpu_time": time.process_time() - cpu_start,  # process CPU seconds: a load-independent cost measure
+        "n_params": sum(p.numel() for p in clf.parameters()),
+        "n_train": len(x), "n_test": len(test_y), "device": device_name(dev), "adcore": __version__,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def _view(codes: np.ndarray, classes: np.ndarray, labels: np.ndarray, n: int, seed: int) -> dict[str, list]:
+    """2-D PCA of the codes (fit on all), for a seeded subsample of n points."""
+    from sklearn.decomposition import PCA
+
+    idx = np.sort(np.random.default_rng(seed).choice(len(codes), min(n, len(codes)), replace=False))
+    xy = PCA(2, random_state=seed).fit(codes).transform(codes[idx]) if codes.shape[1] >= 2 else \
+        np.c_[codes[idx, :1], np.zeros(len(idx))]
+    return {"x": np.round(xy[:, 0], 4).tolist(), "y": np.round(xy[:, 1], 4).tolist(),
+            "true": classes[idx].tolist(), "dec": labels[idx].tolist()}
+
+
+# ------------------------------------------------------------------------------------- the OC-SVM baseline
+
+
+@dataclass(frozen=True)
+class OCSVMConfig:
+    """RBF one-class SVM on flattened pixels in [0, 1] (or on ``pca`` principal components of them, fit on the
+    normal training images). ν and γ are fixed a priori, never tuned on the test set: ν = 0.1 (the expected
+    fraction of training points outside the boundary) and γ = 'scale' = 1 / (d · Var(X_train))."""
+
+    dataset: str = "fmnist"
+    normal_class: tuple[int, ...] = (0, 2, 4, 6)
+    seed: int = 0
+    n_train: int | None = None
+    n_test: int | None = None
+    nu: float = 0.1
+    gamma: str | float = "scale"
+    pca: int | None = None
+    max_train: int | None = 10000  # the kernel matrix grows as n²: at most this many training images
+    data_root: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "normal_class", tuple(int(c) for c in self.normal_class))
+
+    def key(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("data_root")
+        d["normal_class"] = list(self.normal_class)
+        return {"model": "ocsvm", **d}
+
+    def replace(self, **kw) -> "OCSVMConfig":
+        return dataclasses.replace(self, **kw)
+
+
+def run_ocsvm(cfg: OCSVMConfig, device: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Fit the OC-SVM on the normal training images and score the test set (anomaly score = −decision)."""
+    from sklearn.decomposition import PCA
+    from sklearn.svm import OneClassSVM
+
+    t_start = time.perf_counter()
+    d = super_category_data(cfg.dataset, cfg.normal_class, cfg.seed, cfg.n_train, cfg.n_test, cfg.data_root)
+    x = d["train_x"]
+    if cfg.max_train is not None and len(x) > cfg.max_train:
+        x = x[torch.from_numpy(_subsample(len(x), cfg.max_train, cfg.seed))]
+    train_f = x.flatten(1).numpy().astype(np.float64) / 255
+    test_f = d["test_x"].flatten(1).numpy().astype(np.float64) / 255
+    if cfg.pca:
+        pca = PCA(cfg.pca, random_state=cfg.seed).fit(train_f)
+        train_f, test_f = pca.transform(train_f), pca.transform(test_f)
+    gamma = 1.0 / (train_f.shape[1] * train_f.var()) if cfg.gamma == "scale" else float(cfg.gamma)
+    t0 = time.perf_counter()
+    svm = OneClassSVM(kernel="rbf", nu=cfg.nu, gamma=gamma).fit(train_f)
+    fit_time = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scores = -svm.decision_function(test_f)
+    test_time = time.perf_counter() - t0
+    return {**cfg.key(), "auc": float(roc_auc_score(d["test_y"].numpy(), scores)), "gamma_value": gamma,
+            "n_support": int(len(svm.support_)), "train_time": fit_time, "test_time": test_time,
+            "wall_time": time.perf_counter() - t_start, "n_train": len(train_f), "n_test": len(test_f),
+            "device": "cpu (scikit-learn)", "adcore": __version__, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+# --------------------------------------------------------------------------------------------- the chapter
+
+
+def run_any(cfg: CLADConfig | OCSVMConfig | RunConfig, device: str | None = None,
+            progress: bool = True) -> dict[str, Any]:
+    """The runner for a grid that mixes CLAD, OC-SVM and adcore.experiment runs."""
+    if isinstance(cfg, CLADConfig):
+        return run(cfg, device=device, progress=progress)
+    if isinstance(cfg, OCSVMConfig):
+        return run_ocsvm(cfg, device=device, progress=progress)
+    return run_experiment(cfg, device=device, progress=progress)
+
+
+def groups_of(s: dict[str, Any]) -> list[str]:
+    groups = s.get("groups") or list(SUPER_CATEGORIES.get(s["dataset"], {}))
+    if not groups:
+        raise ValueError(f"no super-categories defined for {s['dataset']!r}")
+    return list(groups)
+
+
+def chapter_runs(s: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
+    """(labels, config) for every super-category × seed × method of one part of the clad notebook's settings."""
+    from .data import super_category
+
+    seeds = list(range(s["seeds"])) if isinstance(s["seeds"], int) else list(s["seeds"])
+    out = []
+    for group in groups_of(s):
+        normal = super_category(s["dataset"], group)
+        for seed in seeds:
+            common = dict(dataset=s["dataset"], normal_class=normal, seed=seed, n_train=s.get("n_train"),
+                          n_test=s.get("n_test"))
+            deep = RunConfig(**common, epochs=s["baseline_epochs"], lr=s.get("baseline_lr", 1e-3),
+                             milestones=tuple(s.get("baseline_milestones") or ()),
+                             batch_size=s.get("baseline_batch_size", 128))
+            for method in s["methods"]:
+                if method == "CLAD":
+                    cfg: Any = CLADConfig(**common, **{k: s[k] for k in _CLAD_KEYS if s.get(k) is not None})
+                elif method == "OC-SVM":
+                    cfg = OCSVMConfig(**common, **{k: s[f"ocsvm_{k}"] for k in ("nu", "gamma", "pca", "max_train")
+                                                   if f"ocsvm_{k}" in s})
+                elif method == "Deep SVDD":
+                    cfg = deep.replace(objective="deepsvdd", oe=None)
+                elif method == "HSC + OE":
+                    cfg = deep.replace(objective="hsc", oe=s.get("oe", "natural"), oe_size=s.get("oe_size"))
+                else:
+                    raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+                out.append(({"dataset": s["dataset"], "group": group, "method": method}, cfg))
+    return out
+
+
+_CLAD_KEYS = ("hidden", "ae_epochs", "ae_lr", "code_noise", "input_dropout", "k", "dec_tol", "dec_max_rounds",
+              "clf_epochs", "clf_lr", "clf_batch_size", "clf_width", "clf_augment", "temperature", "eps")
+
+
+def collect(runs: list[tuple[dict[str, Any], Any]], results_dir: str | os.PathLike, *, executor: str = "local",
+            address: str | None = None, device: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run what is missing from the results store (resumable) and return one row per run: labels + record,
+    AUC in %."""
+    if executor != "local":
+        raise ValueError(f"the CLAD chapter runs with the local executor only, not {executor!r}")
+    configs = [c for _, c in runs]
+    df = run_grid(configs, results_dir, device=device, progress=progress, runner=run_any)
+    labels = pd.DataFrame([{**lab, "config_hash": config_hash(c)} for lab, c in runs])
+    out = labels.merge(df.drop(columns=[k for k in labels.columns if k in df.columns and k != "config_hash"]),
+                       on="config_hash", how="left")
+    out["auc"] = 100 * out["auc"]
+    return out
+
+
+def auc_table(df: pd.DataFrame) -> pd.DataFrame:
+    """AUROC (%) per (dataset, super-category) × method: mean over seeds (± std when more than one)."""
+    g = df.groupby(["dataset", "group", "method"], sort=False)["auc"]
+    mean, std, n = g.mean().unstack("method"), g.std(ddof=0).unstack("method"), g.count().max()
+    cols = [m for m in METHODS if m in mean.columns]
+    cells = mean[cols].map(lambda v: f"{v:.1f}")
+    if n > 1:
+        cells = cells + " ± " + std[cols].map(lambda v: f"{v:.1f}")
+    return cells
+
+
+def with_paper(df: pd.DataFrame) -> pd.DataFrame:
+    """Our mean AUROC beside the paper's published value where the data match (MNIST, CIFAR-10); "—" elsewhere."""
+    ref = paper.clad_table()
+    rows = []
+    for (ds, group, method), sub in df.groupby(["dataset", "group", "method"], sort=False):
+        published = ref.loc[(ds, group), method] if (ds, group) in ref.index and method in ref.columns else None
+        rows.append({"dataset": ds, "group": group, "method": method, "ours": round(sub["auc"].mean(), 1),
+                     "paper": "—" if published is None or math.isnan(published) else f"{published:.1f}"})
+    return pd.DataFrame(rows).set_index(["dataset", "group", "method"])
+
+
+def nmi_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The self-labels of each CLAD run: NMI after DEC, after k-means alone, by chance; purity; DEC rounds."""
+    c = df[df["method"] == "CLAD"]
+    cols = ["nmi", "nmi_kmeans", "nmi_chance", "purity", "dec_rounds", "clf_train_acc"]
+    return c.groupby(["dataset", "group"], sort=False)[cols].mean().round(3)
+
+
+def plot_codes(record: dict[str, Any], axes=None, class_names: Sequence[str] | None = None):
+    """Two scatter plots of the PCA view of a CLAD run's codes: coloured by true class and by DEC label."""
+    import matplotlib.pyplot as plt
+
+    v = record["view"]
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, key, title in ((axes[0], "true", "true class"), (axes[1], "dec", "DEC self-label")):
+        values = np.asarray(v[key])
+        for j, val in enumerate(np.unique(values)):
+            m = values == val
+            name = class_names[val] if key == "true" and class_names is not None else str(val)
+            ax.scatter(np.asarray(v["x"])[m], np.asarray(v["y"])[m], s=6, color=plt.cm.tab10(j % 10), label=name)
+        ax.set_title(f"codes (PCA), coloured by {title}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(fontsize=7, markerscale=2, loc="best", ncol=2)
+    return axes
+
+
+def run_card(s: dict[str, Any], runs: list[tuple[dict[str, Any], Any]], device: str | None = None) -> pd.DataFrame:
+    """The facts a reader needs before trusting the chapter's numbers."""
+    from .report import dataset_label
+
+    cfgs = [c for _, c in runs]
+    cl = [c for c in cfgs if isinstance(c, CLADConfig)]
+    deep = [c for c in cfgs if isinstance(c, RunConfig)]
+
+    def vals(items, f) -> str:
+        return ", ".join(sorted({str(f(c)) for c in items})) or "—"
+
+    rows = {
+        "profile": s["profile"],
+        "dataset": ", ".join(dict.fromkeys(dataset_label(c.dataset, c.data_root) for c in cfgs)),
+        "super-categories": ", ".join(dict.fromkeys(f"{lab['dataset']} {lab['group']}" for lab, _ in runs)),
+        "methods": ", ".join(dict.fromkeys(lab["method"] for lab, _ in runs)),
+        "training images per group": vals(cfgs, lambda c: c.n_train).replace("None", "all"),
+        "test images": vals(cfgs, lambda c: c.n_test).replace("None", "all"),
+        "CLAD stages": vals(cl, lambda c: f"autoencoder {c.ae_epochs} epochs (code {c.hidden}); DEC k = {c.k}, "
+                                         f"at most {c.dec_max_rounds} rounds; classifier {c.clf_epochs} epochs, "
+                                         f"lr {c.clf_lr:g}"),
+        "classifier": vals(cl, lambda c: f"ResNet-18, small-image stem, width {c.clf_width}"
+                                         + (" (standard)" if c.clf_width == 64 else " (reduced; standard is 64)")),
+        "ODIN": vals(cl, lambda c: f"T = {c.temperature:g}, ε = {c.eps:g}"),
+        "Deep SVDD / HSC + OE": vals(deep, lambda c: f"{c.epochs} epochs")
+        + "; OE " + vals([c for c in deep if c.oe], lambda c: f"{c.oe} ({c.oe_size or 'all'})"),
+        "seeds": len({c.seed for c in cfgs}),
+        "runs": len(cfgs),
+        "device": device_name(pick_device(device)),
+        "torch": torch.__version__,
+    }
+    return pd.DataFrame({"setting": list(rows), "value": [str(v) for v in rows.values()]}).set_index("setting")
+
+
+def summary(df: pd.DataFrame) -> dict[str, str]:
+    """Strings for the chapter's prose, computed from the runs (so that no number is typed in)."""
+    means = df.groupby("method")["auc"].mean()
+
+    def mean_of(m: str) -> str:
+        return f"{means[m]:.1f}" if m in means.index else "n/a (not run)"
+
+    per_group = df.groupby(["dataset", "group", "method"])["auc"].mean().unstack("method")
+    out = {"clad_mean_" + k: mean_of(m) for k, m in
+           (("clad", "CLAD"), ("svdd", "Deep SVDD"), ("ocsvm", "OC-SVM"), ("hsc", "HSC + OE"))}
+    out["clad_best"] = f"{means.idxmax()} ({means.max():.1f})" if len(means) else "n/a"
+    one_class = [m for m in ("Deep SVDD", "OC-SVM") if m in per_group.columns]
+    if "CLAD" in per_group.columns and one_class:
+        wins = int((per_group["CLAD"] > per_group[one_class].max(1)).sum())
+        out["clad_wins"] = f"{wins} of {len(per_group)}"
+    else:
+        out["clad_wins"] = "n/a (CLAD or the one-class baselines not run)"
+    if "HSC + OE" in per_group.columns and "CLAD" in per_group.columns:
+        out["clad_vs_hsc"] = f"{int((per_group['CLAD'] > per_group['HSC + OE']).sum())} of {len(per_group)}"
+    else:
+        out["clad_vs_hsc"] = "n/a"
+    c = df[df["method"] == "CLAD"]
+    for key, col in (("clad_nmi", "nmi"), ("clad_nmi_kmeans", "nmi_kmeans"), ("clad_nmi_chance", "nmi_chance"),
+                     ("clad_purity", "purity")):
+        out[key] = f"{c[col].mean():.2f}" if len(c) else "n/a"
+    if len(c):
+        lo, hi = c.groupby("group")["nmi"].mean().agg(["min", "max"])
+        out["clad_nmi_range"] = f"{lo:.2f}–{hi:.2f}"
+        above = c["nmi"].mean() > 3 * c["nmi_chance"].mean() + 0.05
+        out["clad_nmi_verdict"] = ("the self-labels carry class information well above chance" if above else
+                                   "the self-labels carry little more class information than chance")
+    else:
+        out["clad_nmi_range"] = out["clad_nmi_verdict"] = "n/a (CLAD not run)"
+    return out
