@@ -51,8 +51,8 @@ _CLAD_SMOKE = dict(dataset="fmnist", groups=["SHOE", "MIX"], seeds=1, methods=_C
                    baseline_epochs=1, oe="natural", oe_size=256, parts=[])
 # Laptop: the three Fashion-MNIST groups, subsampled, a quarter-width ResNet-18 (clf_width 16) and a 10x larger
 # learning rate than the seed's 1e-4 so that a few epochs suffice; <= 10 minutes on 2 CPU cores.
-_CLAD_LAPTOP = dict(dataset="fmnist", groups=None, seeds=1, methods=_CLAD_METHODS, n_train=1000, n_test=2000,
-                    ae_epochs=15, dec_max_rounds=10, clf_epochs=5, clf_lr=1e-3, clf_width=16, baseline_epochs=10,
+_CLAD_LAPTOP = dict(dataset="fmnist", groups=None, seeds=1, methods=_CLAD_METHODS, n_train=2000, n_test=2000,
+                    ae_epochs=30, dec_max_rounds=10, clf_epochs=5, clf_lr=1e-3, clf_width=16, baseline_epochs=10,
                     oe="natural", oe_size=2048, parts=[])
 # Paper: the seed's CLAD settings (k 10, code 10 / 200, classifier 100 epochs at lr 1e-4, T 1000, eps 1e-4 / 0.01,
 # full-width ResNet-18); autoencoder epochs are not given by the seed, 100 is our choice. Deep SVDD and HSC + OE

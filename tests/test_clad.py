@@ -352,10 +352,9 @@ def test_ocsvm_and_the_chapter_grid(stripes, tmp_path):
 # ----------------------------------------------------------------------------------------------- the notebook
 
 
-@pytest.mark.slow
 def test_notebook_runs_under_smoke(tmp_path, monkeypatch):
     pm = pytest.importorskip("papermill")
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel process: see one_thread
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel process: see one_thread (about 25 s on 2 cores)
     if not (data.FMNIST_SYSTEM_DIR / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip("no system Fashion-MNIST")
     out = tmp_path / "clad.ipynb"
