@@ -52,6 +52,7 @@ workers on other machines must see the results folder at the same path (a shared
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
 import copy
 import dataclasses
@@ -59,6 +60,7 @@ import importlib.util
 import itertools
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections import deque
@@ -515,6 +517,7 @@ def _quick_helper_imports():
         return
     if _SHIM_DIR is None or not Path(_SHIM_DIR).is_dir():
         _SHIM_DIR = tempfile.mkdtemp(prefix="adcore-ray-")
+        atexit.register(shutil.rmtree, _SHIM_DIR, True)
         Path(_SHIM_DIR, "rfc3987_syntax.py").write_text(
             'raise ImportError("left out by adcore in Ray processes: slow to import, not used by Ray")\n')
     old = os.environ.get("PYTHONPATH")
