@@ -71,7 +71,8 @@ def collect(runs: list[tuple[dict[str, Any], RunConfig]], results_dir: str | os.
     out = labels.merge(df.drop(columns=[k for k in labels.columns if k in df.columns and k != "config_hash"]),
                        on="config_hash", how="left")
     out["auc"] = 100 * out["auc"]
-    out["data"] = [dataset_label(d, src) for d, src in zip(out["dataset"], out.get("data_source", ""))]
+    sources = out["data_source"] if "data_source" in out else [""] * len(out)
+    out["data"] = [dataset_label(d, str(src)) for d, src in zip(out["dataset"], sources)]
     out["normal_class"] = out["normal_class"].map(lambda v: tuple(v) if isinstance(v, list) else v)
     return out
 
