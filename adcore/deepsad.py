@@ -83,6 +83,7 @@ class SADConfig:
     nu: float = 0.1  # soft-boundary Deep SVDD, OC-SVM, and the baselines' calibration criterion
     warm_up: int = 10  # soft-boundary: epochs before R is updated
     kappa: float = 1.0  # SSAD
+    gammas: tuple[float, ...] | None = None  # RBF grid of OC-SVM and SSAD (None: 2^-7 ... 2^2)
     dgm_epochs: int = 50  # SemiDGM
     dgm_lr: float = 1e-3
     n_train: int | None = None  # subsample the normal training samples
@@ -131,6 +132,8 @@ class SADConfig:
             reset.append("nu")
         if m != "ssad":
             reset.append("kappa")
+        if m not in ("ocsvm", "ssad"):
+            reset.append("gammas")
         if m != "semidgm":
             reset += ["dgm_epochs", "dgm_lr"]
         if is_tabular(c.dataset):
@@ -143,6 +146,7 @@ class SADConfig:
         d.pop("data_root")
         d["milestones"] = list(d["milestones"])
         d["ae_milestones"] = list(d["ae_milestones"])
+        d["gammas"] = None if d["gammas"] is None else list(d["gammas"])
         return d
 
 
@@ -292,6 +296,8 @@ def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
         kw: dict[str, Any] = {"seed": cfg.seed, "nu": cfg.nu}
         if m == "ssad":
             kw["kappa"] = cfg.kappa
+        if m in ("ocsvm", "ssad") and cfg.gammas:
+            kw["gammas"] = tuple(cfg.gammas)
         if m == "semidgm":
             kw.update(epochs=cfg.dgm_epochs, lr=cfg.dgm_lr, batch_size=cfg.batch_size, device=str(dev))
         model = make_baseline(m, **kw)
@@ -326,3 +332,80 @@ def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
         "adcore": __version__,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+
+
+# --- The chapter's grid ------------------------------------------------------------------------------------------
+
+# Method labels of the chapter -> the config fields that define them.
+CHAPTER_METHODS: dict[str, dict[str, Any]] = {
+    "Deep SAD": dict(method="deepsad"),
+    "Deep SVDD": dict(method="deepsvdd"),
+    "Deep SVDD (soft-boundary)": dict(method="deepsvdd_soft"),
+    "Autoencoder": dict(method="ae"),
+    "OC-SVM": dict(method="ocsvm"),
+    "KDE": dict(method="kde"),
+    "Isolation Forest": dict(method="isoforest"),
+    "SSAD": dict(method="ssad"),
+    "SemiDGM": dict(method="semidgm"),
+    "OC-SVM (hybrid)": dict(method="ocsvm", hybrid=True),
+    "KDE (hybrid)": dict(method="kde", hybrid=True),
+    "Isolation Forest (hybrid)": dict(method="isoforest", hybrid=True),
+    "SSAD (hybrid)": dict(method="ssad", hybrid=True),
+}
+SECTIONS = ("unsupervised", "labelled", "pollution", "tabular")
+_CFG_KEYS = ("dataset", "n_train", "n_test", "preprocess", "net", "rep_dim", "ae_epochs", "ae_lr", "ae_milestones",
+             "ae_weight_decay", "epochs", "lr", "milestones", "weight_decay", "batch_size", "eta", "nu", "warm_up",
+             "kappa", "gammas", "dgm_epochs", "dgm_lr", "data_root")
+
+
+def _base(s: dict[str, Any]) -> SADConfig:
+    kw = {k: s[k] for k in _CFG_KEYS if k in s}
+    for k in ("ae_milestones", "milestones", "gammas"):
+        if kw.get(k) is not None:
+            kw[k] = tuple(kw[k])
+    return SADConfig(**kw)
+
+
+def _seeds(n: int | list[int]) -> list[int]:
+    return list(range(n)) if isinstance(n, int) else list(n)
+
+
+def chapter_runs(s: dict[str, Any]) -> list[tuple[dict[str, Any], SADConfig]]:
+    """(labels, canonical config) for every run of the chapter's settings ``s`` (see ``adcore.profiles``).
+
+    Sections: ``unsupervised`` (gamma_l = gamma_p = 0), ``labelled`` (gamma_l sweep at fixed pollution),
+    ``pollution`` (gamma_p sweep at fixed gamma_l), ``tabular``. Image sections use the first ``max_classes`` of
+    ``classes``; a section's own keys override the chapter's (e.g. its ``preprocess``). SemiDGM needs labelled
+    anomalies and is left out where gamma_l = 0."""
+    out: list[tuple[dict[str, Any], SADConfig]] = []
+    for name in SECTIONS:
+        sec = s.get(name)
+        if not sec:
+            continue
+        merged = {**s, **{k: v for k, v in sec.items() if k in _CFG_KEYS}}
+        base = _base(merged)
+        if name == "tabular":
+            cells = [(ds, 0, seed) for ds in sec["datasets"] for seed in _seeds(sec.get("seeds", s["seeds"]))]
+        else:
+            classes = list(s["classes"])[:sec.get("max_classes") or None]
+            cells = [(base.dataset, c, seed) for c in classes for seed in _seeds(s["seeds"])]
+        if name == "unsupervised":
+            points = [(0.0, 0.0)]
+        elif name == "labelled":
+            points = [(r, sec.get("pollution", 0.0)) for r in sec["ratios"]]
+        elif name == "pollution":
+            points = [(sec.get("labelled", 0.05), r) for r in sec["ratios"]]
+        else:
+            points = [(sec.get("labelled", 0.05), sec.get("pollution", 0.0))]
+        for ds, cls, seed in cells:
+            for gl, gp in points:
+                for label in sec["methods"]:
+                    spec = CHAPTER_METHODS[label]
+                    if spec["method"] == "semidgm" and gl == 0:
+                        continue
+                    cfg = base.replace(dataset=ds, normal_class=cls, seed=seed, ratio_known_outlier=gl,
+                                       ratio_pollution=gp, n_known_outlier_classes=sec.get("known_classes", 1),
+                                       **spec)
+                    ratio = gl if name == "labelled" else gp if name == "pollution" else 0.0
+                    out.append(({"section": name, "method": label, "ratio": ratio}, cfg.canonical()))
+    return out
