@@ -83,3 +83,20 @@ def test_semidgm_needs_labelled_anomalies_and_errors(gauss):
         make_baseline("ocsvm").fit(X, np.full(len(X), 2))
     with pytest.raises(RuntimeError, match="fit first"):
         make_baseline("isoforest").score(X)
+
+
+def test_kde_matches_scikit_learn():
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.neighbors import KernelDensity
+
+    from adcore.baselines import KDE, gaussian_log_density
+
+    rng = np.random.default_rng(3)
+    X, Xt = rng.normal(size=(60, 4)), rng.normal(size=(7, 4))
+    ref = KernelDensity(kernel="gaussian", bandwidth=1.3).fit(X).score_samples(Xt)
+    assert np.allclose(gaussian_log_density(X, Xt, 1.3), ref)
+    grid = (0.3, 0.6, 1.2, 2.4)
+    ours = KDE(bandwidths=grid, seed=0).fit(X)
+    search = GridSearchCV(KernelDensity(kernel="gaussian"), {"bandwidth": list(grid)},
+                          cv=KFold(5, shuffle=True, random_state=0)).fit(X)
+    assert ours.selected["param"] == search.best_params_["bandwidth"]
