@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .deepsad import SADConfig
+from .deepsad import DEEP, SADConfig
 from .experiment import device_name
 from .report import dataset_label
 from .tabular import NAMES as TABULAR_NAMES
@@ -32,6 +32,8 @@ def run_card(settings: dict[str, Any], runs: list[tuple[dict[str, Any], SADConfi
     """Profile, data, budget, seeds, number of distinct runs and device of one execution of the chapter."""
     images = [c for lab, c in runs if lab["section"] != "tabular"]
     tab = [c for lab, c in runs if lab["section"] == "tabular"]
+    deep = [c for c in images if c.method in DEEP]
+    with_ae = [c for c in images if c.method in DEEP + ("ae",) or c.hybrid]
 
     def vals(cfgs: list[SADConfig], field: str, none: str = "all") -> str:
         return ", ".join(sorted({str(getattr(c, field)) for c in cfgs})).replace("None", none) or "-"
@@ -46,7 +48,7 @@ def run_card(settings: dict[str, Any], runs: list[tuple[dict[str, Any], SADConfi
         "normal training images per class": vals(images, "n_train"),
         "test images": vals(images, "n_test"),
         "preprocessing": vals(images, "preprocess"),
-        "autoencoder epochs / network epochs": f"{vals(images, 'ae_epochs')} / {vals(images, 'epochs')}",
+        "autoencoder epochs / network epochs": f"{vals(with_ae, 'ae_epochs')} / {vals(deep, 'epochs')}",
         "tabular data": ", ".join(sorted({label(c.dataset) for c in tab})) or "-",
         "seeds (images / tabular)": f"{len({c.seed for c in images})} / {len({c.seed for c in tab})}",
         "runs (distinct)": f"{len(runs)} ({len({c for _, c in runs})})",
