@@ -63,7 +63,8 @@ def semisupervised_counts(n_normal: int, ratio_known_normal: float = 0.0, ratio_
 
 def known_classes(outlier_classes: Sequence[int], n_known: int, known_class: int | None, seed: int) -> tuple:
     """The known anomaly classes: none, ``known_class`` (or one drawn with ``seed`` when it is None), or
-    ``n_known`` classes drawn with ``seed``."""
+    ``n_known`` classes drawn with ``seed``. The draw also depends on the set of anomaly classes, so each normal
+    class gets its own known class for one seed."""
     outlier_classes = list(outlier_classes)
     if n_known == 0:
         return ()
@@ -73,7 +74,7 @@ def known_classes(outlier_classes: Sequence[int], n_known: int, known_class: int
         if known_class not in outlier_classes:
             raise ValueError(f"known anomaly class {known_class} is not an anomaly class {outlier_classes}")
         return (known_class,)
-    rng = np.random.default_rng([seed, 1])
+    rng = np.random.default_rng([seed, 1, *sorted(int(c) for c in outlier_classes)])  # differs per normal class
     return tuple(sorted(int(c) for c in rng.choice(outlier_classes, n_known, replace=False)))
 
 

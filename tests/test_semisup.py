@@ -78,6 +78,9 @@ def test_known_classes():
     drawn = known_classes(range(1, 10), 1, None, 3)
     assert len(drawn) == 1 and drawn[0] in range(1, 10) and drawn == known_classes(range(1, 10), 1, None, 3)
     assert len(known_classes(range(1, 10), 3, None, 0)) == 3
+    # one seed, ten normal classes: the drawn known anomaly class is not the same for all of them
+    per_class = {known_classes([c for c in range(10) if c != n], 1, None, 0) for n in range(10)}
+    assert len(per_class) > 2
     with pytest.raises(ValueError):
         known_classes(range(1, 10), 1, 0, 0)
 
