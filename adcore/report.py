@@ -63,10 +63,11 @@ def run_card(settings: dict[str, Any], df: pd.DataFrame, device: str | None = No
 
 def collect(runs: list[tuple[dict[str, Any], RunConfig]], results_dir: str | os.PathLike, *,
             executor: str = "local", address: str | None = None, device: str | None = None,
-            progress: bool = True) -> pd.DataFrame:
+            progress: bool = True, runner=None) -> pd.DataFrame:
     """Run what is missing (resumable) and return one row per run: the labels, the config and the record."""
     configs = [c for _, c in runs]
-    df = execute(configs, results_dir, executor=executor, address=address, device=device, progress=progress)
+    df = execute(configs, results_dir, executor=executor, address=address, device=device, progress=progress,
+                 runner=runner)
     labels = pd.DataFrame([{**lab, "config_hash": config_hash(c)} for lab, c in runs])
     out = labels.merge(df.drop(columns=[k for k in labels.columns if k in df.columns and k != "config_hash"]),
                        on="config_hash", how="left")

@@ -418,7 +418,8 @@ def _units(todo: list[RunConfig], group_size: int | None) -> list[list[RunConfig
 
 
 def run_unit(configs: list[RunConfig], store_path: str, device: str | None = None,
-             env: dict[str, str] | None = None, threads: int | None = None) -> list[dict[str, Any]]:
+             env: dict[str, str] | None = None, threads: int | None = None,
+             runner: Callable[..., dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Run one unit of work (one run, or a group as one K-model training) and write its records atomically.
     This is the body of every Ray task; it returns the records so the driver can keep a copy."""
     for k, v in (env or {}).items():
@@ -429,7 +430,7 @@ def run_unit(configs: list[RunConfig], store_path: str, device: str | None = Non
     if len(configs) > 1:
         records = list(_multi().run_many(configs, device=device, progress=False))
     else:
-        records = [run(configs[0], device=device, progress=False)]
+        records = [(runner or run)(configs[0], device=device, progress=False)]
     store = ResultStore(store_path)
     for cfg, rec in zip(configs, records):
         store.write(cfg, rec)
@@ -480,14 +481,14 @@ def _drive(units: list[list[RunConfig]], retries: int, submit: Callable, wait: C
                 progress.done(1, failed=1)
 
 
-def _local(units, store, device, retries, progress, result):
+def _local(units, store, device, retries, progress, result, runner=None):
     outcomes: dict[int, Any] = {}
     counter = itertools.count()
 
     def submit(unit):
         h = next(counter)
         try:
-            outcomes[h] = run_unit(unit, str(store.path), device)
+            outcomes[h] = run_unit(unit, str(store.path), device, runner=runner)
         except Exception as e:  # KeyboardInterrupt and SystemExit end the sweep; records so far stay
             outcomes[h] = e
         return h
@@ -555,7 +556,7 @@ def init_ray(address: str | None = None, **kwargs: Any) -> bool:
     return True
 
 
-def _ray(units, store, device, retries, progress, result, address, gpus_per_run, cpus_per_run):
+def _ray(units, store, device, retries, progress, result, address, gpus_per_run, cpus_per_run, runner=None):
     ray = _import_ray()
     started = init_ray(address)
     try:
@@ -569,7 +570,7 @@ def _ray(units, store, device, retries, progress, result, address, gpus_per_run,
         warned = False
 
         def submit(unit):
-            ref = task.remote(unit, store_path, device, env, max(1, int(cpus_per_run)))
+            ref = task.remote(unit, store_path, device, env, max(1, int(cpus_per_run)), runner)
             units_of[ref] = unit
             return ref
 
@@ -606,7 +607,8 @@ def _ray(units, store, device, retries, progress, result, address, gpus_per_run,
 def run_sweep(configs: Iterable[RunConfig], store: ResultStore | str | os.PathLike, *, executor: str = "local",
               address: str | None = None, device: str | None = None, progress: bool = True,
               gpus_per_run: float | None = None, cpus_per_run: float = 1, retries: int = 2,
-              max_runs: int | None = None, group_size: int | None = None) -> SweepResult:
+              max_runs: int | None = None, group_size: int | None = None,
+              runner: Callable[..., dict[str, Any]] | None = None) -> SweepResult:
     """Run every configuration that has no record in ``store``; never raises for a failing run (see
     ``result.failures``). ``max_runs`` caps the runs started by this call; ``group_size`` caps (or, at 1,
     switches off) K-model groups when ``adcore.multi.run_many`` exists."""
@@ -620,15 +622,16 @@ def run_sweep(configs: Iterable[RunConfig], store: ResultStore | str | os.PathLi
         result.skipped = len(todo) - max_runs
         todo = todo[:max_runs]
     if todo:
-        preflight(todo)
+        if runner is None:  # RunConfig grids: check names up front; K-model groups when available
+            preflight(todo)
         store.path.mkdir(parents=True, exist_ok=True)
-        units = _units(todo, group_size)
+        units = _units(todo, group_size if runner is None else 1)
         bar = _Progress(len(todo), progress, f"runs ({executor})")
         try:
             if executor == "local":
-                _local(units, store, device, retries, bar, result)
+                _local(units, store, device, retries, bar, result, runner)
             else:
-                _ray(units, store, device, retries, bar, result, address, gpus_per_run, cpus_per_run)
+                _ray(units, store, device, retries, bar, result, address, gpus_per_run, cpus_per_run, runner)
         finally:
             bar.close()
     wanted = {config_hash(c) for c in configs}
@@ -640,15 +643,17 @@ def run_sweep(configs: Iterable[RunConfig], store: ResultStore | str | os.PathLi
 def execute(configs: Iterable[RunConfig], store: ResultStore | str | os.PathLike, *, executor: str = "local",
             address: str | None = None, device: str | None = None, progress: bool = True,
             gpus_per_run: float | None = None, cpus_per_run: float = 1, retries: int = 2,
-            max_runs: int | None = None, group_size: int | None = None) -> pd.DataFrame:
+            max_runs: int | None = None, group_size: int | None = None,
+            runner: Callable[..., dict[str, Any]] | None = None) -> pd.DataFrame:
     """Run every configuration missing from ``store``; return the records of all of them.
 
     The notebooks' entry point. ``executor="ray"`` sends each run to Ray (``address`` of an existing cluster, or
-    a local instance). Raises :class:`SweepError` at the end (after every other run finished) if any run still
-    failed after ``retries`` retries."""
+    a local instance). ``runner`` runs one configuration (default: ``adcore.experiment.run``; chapters with their
+    own config class pass theirs). Raises :class:`SweepError` at the end (after every other run finished) if any
+    run still failed after ``retries`` retries."""
     result = run_sweep(configs, store, executor=executor, address=address, device=device, progress=progress,
                        gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, retries=retries, max_runs=max_runs,
-                       group_size=group_size)
+                       group_size=group_size, runner=runner)
     if result.failures:
         raise SweepError(result)
     return result.frame
