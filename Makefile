@@ -1,4 +1,5 @@
 # Two commands on a fresh machine (see README):  `make book`  and  `make test`.
+BOOK_ARGS ?=
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -31,6 +32,11 @@ test-all: setup
 # The acceptance single run: Fashion-MNIST class 0, HSC + natural-image OE, 10 epochs.
 run: setup
 	$(PY) -m adcore run --dataset fmnist --normal-class 0 --objective hsc --oe natural --oe-size 4096 --epochs 10
+
+# Main job: execute every notebook with PROFILE (papermill, into _build/executed/) and render _build/html.
+# Extra arguments: make book PROFILE=paper BOOK_ARGS="--only cifar10_table -p seeds 3"
+book: setup
+	$(PY) -m adcore.book --profile $(PROFILE) $(BOOK_ARGS)
 
 bench: setup
 	$(PY) bench/throughput.py

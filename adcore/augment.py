@@ -59,6 +59,8 @@ class Augment:
 RECIPES: dict[str, Augment] = {
     "none": Augment(),
     "cifar": Augment(jitter=0.01, flip=True, crop=32, padding=4, noise=0.001, mean=CIFAR_MEAN, std=CIFAR_STD),
+    # The seed's --data_augmentation False --data_normalization True (the HSC sensitivity study's second arm).
+    "cifar_normalize": Augment(mean=CIFAR_MEAN, std=CIFAR_STD),
     # Resize(256) happens when images are decoded; here RandomCrop(224) / CenterCrop(224).
     "imagenet": Augment(jitter=0.01, flip=True, crop=224, noise=0.001, mean=IMAGENET_MEAN, std=IMAGENET_STD),
 }

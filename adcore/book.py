@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
 
@@ -53,7 +55,7 @@ def execute(profile: str, only: list[str] | None = None, params: dict | None = N
         if results:
             p["results_dir"] = str(Path(results).resolve())
         target = out_dir / nb.name
-        print(f"[book] executing {nb.name} (profile {profile}) -> {target.relative_to(ROOT)}", flush=True)
+        print(f"[book] executing {nb.name} (profile {profile}) -> {target}", flush=True)
         pm.execute_notebook(str(nb), str(target), parameters=p, cwd=str(ROOT), progress_bar=False,
                             kernel_name="python3")
         print(f"[book] {nb.name} done in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -67,22 +69,34 @@ def stage(executed: list[Path], stage_dir: Path | None = None) -> Path:
     if stage_dir.exists():
         shutil.rmtree(stage_dir)
     shutil.copytree(ROOT / "book", stage_dir / "book")
-    for f in ("_config.yml", "_toc.yml", "references.bib"):
+    for f in ("_config.yml", "references.bib"):
         shutil.copy(ROOT / f, stage_dir / f)
+    (stage_dir / "_toc.yml").write_text(yaml.safe_dump(_toc_for({nb.stem for nb in executed}), sort_keys=False))
     (stage_dir / "notebooks").mkdir()
     for nb in executed:
         shutil.copy(nb, stage_dir / "notebooks" / nb.name)
     return stage_dir
 
 
-def render(stage_dir: Path, strict: bool = True) -> Path:
-    """jupyter-book build of the staged tree with execution off; warnings are errors when ``strict``."""
-    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(stage_dir), "--path-output", str(ROOT)]
+def _toc_for(present: set[str]) -> dict:
+    """The book's table of contents without the notebooks that were not executed (a partial build)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for part in toc.get("parts", []):
+        part["chapters"] = [c for c in part["chapters"] if not c["file"].startswith("notebooks/")
+                            or c["file"].split("/", 1)[1] in present]
+    toc["parts"] = [p for p in toc.get("parts", []) if p["chapters"]]
+    return toc
+
+
+def render(stage_dir: Path, strict: bool = True, out: Path = ROOT) -> Path:
+    """jupyter-book build of the staged tree with execution off into ``out``/_build/html; warnings are errors
+    when ``strict``."""
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(stage_dir), "--path-output", str(out)]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     subprocess.run(cmd, check=True)
-    html = BUILD / "html"
-    print(f"[book] rendered {html.relative_to(ROOT)}/index.html", flush=True)
+    html = Path(out) / "_build" / "html"
+    print(f"[book] rendered {html}/index.html", flush=True)
     return html
 
 

@@ -23,7 +23,9 @@ classifier's confidence over those self-labels. Four stages, each usable on its 
 like ``adcore.experiment``. The chapter's shallow baseline, an RBF OC-SVM, is ``OCSVMConfig`` → ``run_ocsvm()``;
 Deep SVDD and HSC + OE are ``adcore.experiment.RunConfig`` runs on the same super-category splits.
 ``chapter_runs`` expands the notebook's profile settings into all of them and ``collect`` runs them into the
-results store.
+results store (through ``adcore.sweep.execute``, so locally or on Ray). The Deep SVDD/SAD chapter's
+``adcore.baselines`` has its own OC-SVM (hyper-parameters chosen on held-out training data); this one keeps the
+CLAD paper's setting: fixed ν and γ on raw pixels.
 """
 from __future__ import annotations
 
@@ -48,7 +50,6 @@ from .data import _CHANNELS, SUPER_CATEGORIES, load_images
 from .experiment import RunConfig, _subsample, device_name
 from .experiment import run as run_experiment
 from .objectives import Objective
-from .results import config_hash, run_grid
 from .train import TrainLog, pick_device, seed_everything, train
 
 # The seed's per-dataset choices: code size 10 and epsilon 1e-4 for MNIST-like grey images, 200 and 0.01 for
@@ -405,7 +406,7 @@ def _images(dataset: str, root: str | None):
 def super_category_data(dataset: str, normal: Sequence[int], seed: int = 0, n_train: int | None = None,
                         n_test: int | None = None, root: str | None = None) -> dict[str, torch.Tensor]:
     """The super-category split with the true classes kept: ``train_x``/``train_classes`` (normal images),
-    ``test_x``/``test_y`` (0 normal, 1 anomaly)/``test_classes``. Subsamples are drawn exactly as
+    ``test_x``/``test_y`` (0 normal, 1 anomaly)/``test_classes``, and the data ``source``. Subsamples are drawn exactly as
     ``adcore.experiment.run`` draws them, so CLAD and the baselines see the same images for the same seed."""
     train, test = _images(dataset, root)
     normal_t = torch.tensor(sorted(set(int(c) for c in normal)))
@@ -415,7 +416,7 @@ def super_category_data(dataset: str, normal: Sequence[int], seed: int = 0, n_tr
     test_y = (~torch.isin(test.y, normal_t)).long()
     t_idx = torch.from_numpy(_subsample(len(test.x), n_test, seed, test_y.numpy()))
     return {"train_x": train_x[keep], "train_classes": train_c[keep], "test_x": test.x[t_idx],
-            "test_y": test_y[t_idx], "test_classes": test.y[t_idx]}
+            "test_y": test_y[t_idx], "test_classes": test.y[t_idx], "source": getattr(train, "source", "")}
 
 
 def nmi_report(true: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str, float]:
@@ -475,7 +476,8 @@ def run(cfg: CLADConfig, device: str | None = None, progress: bool = True) -> di
         "test_time": score_time, "wall_time": time.perf_counter() - t_start,
         "cpu_time": time.process_time() - cpu_start,  # process CPU seconds: a load-independent cost measure
         "n_params": sum(p.numel() for p in clf.parameters()),
-        "n_train": len(x), "n_test": len(test_y), "device": device_name(dev), "adcore": __version__,
+        "n_train": len(x), "n_test": len(test_y), "data_source": d["source"], "device": device_name(dev),
+        "adcore": __version__,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
 
@@ -549,7 +551,7 @@ def run_ocsvm(cfg: OCSVMConfig, device: str | None = None, progress: bool = True
     return {**cfg.key(), "auc": float(roc_auc_score(d["test_y"].numpy(), scores)), "gamma_value": gamma,
             "n_support": int(len(svm.support_)), "train_time": fit_time, "test_time": test_time,
             "wall_time": time.perf_counter() - t_start, "n_train": len(train_f), "n_test": len(test_f),
-            "device": "cpu (scikit-learn)", "adcore": __version__, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "data_source": d["source"], "device": "cpu (scikit-learn)", "adcore": __version__, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 # --------------------------------------------------------------------------------------------- the chapter
@@ -608,17 +610,12 @@ _CLAD_KEYS = ("hidden", "ae_epochs", "ae_lr", "code_noise", "input_dropout", "k"
 
 def collect(runs: list[tuple[dict[str, Any], Any]], results_dir: str | os.PathLike, *, executor: str = "local",
             address: str | None = None, device: str | None = None, progress: bool = True) -> pd.DataFrame:
-    """Run what is missing from the results store (resumable) and return one row per run: labels + record,
-    AUC in %."""
-    if executor != "local":
-        raise ValueError(f"the CLAD chapter runs with the local executor only, not {executor!r}")
-    configs = [c for _, c in runs]
-    df = run_grid(configs, results_dir, device=device, progress=progress, runner=run_any)
-    labels = pd.DataFrame([{**lab, "config_hash": config_hash(c)} for lab, c in runs])
-    out = labels.merge(df.drop(columns=[k for k in labels.columns if k in df.columns and k != "config_hash"]),
-                       on="config_hash", how="left")
-    out["auc"] = 100 * out["auc"]
-    return out
+    """Run what is missing from the results store (resumable; locally or on Ray, as ``adcore.sweep.execute``)
+    and return one row per run: labels + record, AUC in %, the readable data name in ``data``."""
+    from .report import collect as report_collect
+
+    return report_collect(runs, results_dir, executor=executor, address=address, device=device,
+                          progress=progress, runner=run_any)
 
 
 def auc_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -670,10 +667,10 @@ def plot_codes(record: dict[str, Any], axes=None, class_names: Sequence[str] | N
     return axes
 
 
-def run_card(s: dict[str, Any], runs: list[tuple[dict[str, Any], Any]], device: str | None = None) -> pd.DataFrame:
-    """The facts a reader needs before trusting the chapter's numbers."""
-    from .report import dataset_label
-
+def run_card(s: dict[str, Any], runs: list[tuple[dict[str, Any], Any]], df: pd.DataFrame,
+             device: str | None = None) -> pd.DataFrame:
+    """The facts a reader needs before trusting the chapter's numbers: settings from the configurations, data and
+    device from the records (``df`` from ``collect``)."""
     cfgs = [c for _, c in runs]
     cl = [c for c in cfgs if isinstance(c, CLADConfig)]
     deep = [c for c in cfgs if isinstance(c, RunConfig)]
@@ -681,9 +678,11 @@ def run_card(s: dict[str, Any], runs: list[tuple[dict[str, Any], Any]], device: 
     def vals(items, f) -> str:
         return ", ".join(sorted({str(f(c)) for c in items})) or "—"
 
+    devices = sorted({d for d in df.get("device", []) if isinstance(d, str)})
     rows = {
         "profile": s["profile"],
-        "dataset": ", ".join(dict.fromkeys(dataset_label(c.dataset, c.data_root) for c in cfgs)),
+        "dataset": ", ".join(dict.fromkeys(df["data"])) if "data" in df else ", ".join(dict.fromkeys(
+            c.dataset for c in cfgs)),
         "super-categories": ", ".join(dict.fromkeys(f"{lab['dataset']} {lab['group']}" for lab, _ in runs)),
         "methods": ", ".join(dict.fromkeys(lab["method"] for lab, _ in runs)),
         "training images per group": vals(cfgs, lambda c: c.n_train).replace("None", "all"),
@@ -698,7 +697,7 @@ def run_card(s: dict[str, Any], runs: list[tuple[dict[str, Any], Any]], device: 
         + "; OE " + vals([c for c in deep if c.oe], lambda c: f"{c.oe} ({c.oe_size or 'all'})"),
         "seeds": len({c.seed for c in cfgs}),
         "runs": len(cfgs),
-        "device": device_name(pick_device(device)),
+        "device": ", ".join(devices) if devices else device_name(pick_device(device)),
         "torch": torch.__version__,
     }
     return pd.DataFrame({"setting": list(rows), "value": [str(v) for v in rows.values()]}).set_index("setting")

@@ -67,6 +67,7 @@ class ImageSet:
     x: torch.Tensor  # uint8, N x C x H x W
     y: torch.Tensor  # int64, N
     classes: list[str]
+    source: str = ""  # where it was read from: results on the CIFAR-10 JPEG copy must say so
 
 
 @dataclass
@@ -79,6 +80,7 @@ class ADSplit:
     test_classes: torch.Tensor  # original class labels of the test set
     normal_classes: tuple[int, ...]
     dataset: str
+    source: str = ""
 
 
 def cache_dir() -> Path:
@@ -103,6 +105,8 @@ def load_images(name: str, split: str = "train", root: str | os.PathLike | None 
         found = _read_native(name, split, loc)
         if found is None:
             tried.append(f"{loc}: {_expected_layout(name, loc)}")
+        else:
+            found.source = str(loc)
         return found
 
     for loc in _locations(name, root, tried):
@@ -139,7 +143,8 @@ def ad_split(name: str, normal: int | Sequence[int], root: str | os.PathLike | N
                    test_y=(~torch.isin(test.y, normal_t)).long(),
                    test_classes=test.y,
                    normal_classes=normal_classes,
-                   dataset=name)
+                   dataset=name,
+                   source=train.source)
 
 
 def _normal_classes(normal: int | Sequence[int], n_classes: int) -> tuple[int, ...]:

@@ -145,6 +145,7 @@ def run(cfg: RunConfig, device: str | None = None, progress: bool = True) -> dic
         "n_train": len(train_x),
         "n_test": len(test_x),
         "n_oe": 0 if oe is None else len(oe),
+        "data_source": split.source,
         "device": device_name(dev),
         "adcore": __version__,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),

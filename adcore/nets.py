@@ -147,3 +147,170 @@ def net_for_shape(shape: tuple[int, ...]) -> str:
 
 def n_params(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
+
+
+# --- Deep SVDD / Deep SAD networks (lukasruff/Deep-SVDD-PyTorch, lukasruff/Deep-SAD-PyTorch) -----------------
+# Bias-free throughout (no conv/linear bias, BatchNorm affine=False with eps 1e-4), LeakyReLU(0.01): a bias or an
+# affine BatchNorm would let the network map every input onto the centre c (hypersphere collapse). Every network
+# has a mirrored decoder, so that it can be pretrained as the encoder of an autoencoder.
+
+class SADLeNet(nn.Module):
+    """The seeds' LeNet encoders: conv(5x5, pad 2) + BN + LeakyReLU + max-pool blocks, then either one linear
+    layer to ``rep_dim`` (MNIST, CIFAR-10) or fc + BN1d + LeakyReLU + fc (Fashion-MNIST, ``hidden``)."""
+
+    def __init__(self, channels: list[int], spatial: int, rep_dim: int, hidden: int | None = None):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(channels[:-1], channels[1:]):
+            layers += _conv_block(c_in, c_out, bias=False)
+        self.features = nn.Sequential(*layers)
+        flat = channels[-1] * spatial * spatial
+        fc: list[nn.Module] = [nn.Flatten()]
+        if hidden:
+            fc += [nn.Linear(flat, hidden, bias=False), nn.BatchNorm1d(hidden, eps=BN_EPS, affine=False),
+                   nn.LeakyReLU(0.01)]
+        fc.append(nn.Linear(hidden or flat, rep_dim, bias=False))
+        self.fc = nn.Sequential(*fc)
+        self.rep_dim = rep_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+class SADLeNetDecoder(nn.Module):
+    """Mirror of :class:`SADLeNet`: (fc + BN1d + LeakyReLU), reshape the code to (rep_dim / 16) x 4 x 4, then
+    [LeakyReLU, upsample x2, 5x5 transposed conv, BN] blocks and a sigmoid. The paddings bring the map back to
+    the input size (28 px: 4 -> 8 -> 16 -> 14 -> 28; 32 px: 4 -> 8 -> 16 -> 32)."""
+
+    def __init__(self, channels: list[int], size: int, rep_dim: int, hidden: int | None = None):
+        super().__init__()
+        if rep_dim % 16:
+            raise ValueError(f"the decoder reshapes the code to (rep_dim/16) x 4 x 4; rep_dim={rep_dim}")
+        head: list[nn.Module] = []
+        if hidden:  # Fashion-MNIST: rep_dim -> hidden, reshaped to hidden/16 channels
+            head = [nn.Linear(rep_dim, hidden, bias=False), nn.BatchNorm1d(hidden, eps=BN_EPS, affine=False)]
+        self.head = nn.Sequential(*head)
+        c0 = (hidden or rep_dim) // 16
+        chans = [c0] + list(reversed(channels))  # e.g. MNIST 2 -> 4 -> 8 -> 1
+        # Transposed convs keep the size with padding 2; the 28-px nets drop 2 px once (padding 3) to reach 28.
+        pads = [2] * (len(chans) - 1)
+        if size == 28:
+            pads[-2] = 3
+        blocks: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(chans[:-1], chans[1:])):
+            last = i == len(chans) - 2
+            blocks.append(nn.LeakyReLU(0.01))
+            if not (i == 0 and size == 32):  # CIFAR-10: the first deconv runs at 4 x 4, before upsampling
+                blocks.append(nn.Upsample(scale_factor=2))
+            blocks.append(nn.ConvTranspose2d(c_in, c_out, 5, padding=pads[i], bias=False))
+            if not last:
+                blocks.append(nn.BatchNorm2d(c_out, eps=BN_EPS, affine=False))
+        self.body = nn.Sequential(*blocks)
+        self.c0 = c0
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = self.head(z)
+        return torch.sigmoid(self.body(z.view(z.shape[0], self.c0, 4, 4)))
+
+
+class MLP(nn.Module):
+    """The seeds' tabular encoder: [Linear + BN1d + LeakyReLU] per hidden layer, then Linear to ``rep_dim``."""
+
+    def __init__(self, x_dim: int, h_dims: list[int], rep_dim: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for d_in, d_out in zip([x_dim] + h_dims[:-1], h_dims):
+            layers += [nn.Linear(d_in, d_out, bias=False), nn.BatchNorm1d(d_out, eps=BN_EPS, affine=False),
+                       nn.LeakyReLU(0.01)]
+        layers.append(nn.Linear(h_dims[-1], rep_dim, bias=False))
+        self.net = nn.Sequential(*layers)
+        self.rep_dim = rep_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1))
+
+
+class MLPDecoder(nn.Module):
+    """Mirror of :class:`MLP`: rep_dim -> reversed hidden layers -> x_dim, sigmoid output (data in [0, 1])."""
+
+    def __init__(self, x_dim: int, h_dims: list[int], rep_dim: int):
+        super().__init__()
+        dims = [rep_dim] + list(reversed(h_dims))
+        layers: list[nn.Module] = []
+        for d_in, d_out in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(d_in, d_out, bias=False), nn.BatchNorm1d(d_out, eps=BN_EPS, affine=False),
+                       nn.LeakyReLU(0.01)]
+        layers.append(nn.Linear(dims[-1], x_dim, bias=False))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(z))
+
+
+class AutoEncoder(nn.Module):
+    """``decoder(encoder(x))``, reshaped to the input's shape. ``encoder`` is a network of the same class (and
+    state-dict keys) as the one it will initialise, so the transfer is a plain ``load_state_dict``."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+        self.rep_dim = encoder.rep_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x)).view_as(x)
+
+
+# name -> (kind, spec, default rep_dim). LeNets: (channels, spatial size after pooling, hidden, input size).
+# Tabular MLPs: (x_dim, hidden dims). wbc and wine are this project's choice (same shape as the seed's cardio
+# net) for the scikit-learn breast-cancer and wine sets used in the ODDS manner.
+SAD_NETS: dict[str, tuple[str, tuple, int]] = {
+    "mnist_lenet_sad": ("lenet", ([1, 8, 4], 7, None, 28), 32),
+    "fmnist_lenet_sad": ("lenet", ([1, 16, 32], 7, 128, 28), 64),
+    "cifar10_lenet_sad": ("lenet", ([3, 32, 64, 128], 4, None, 32), 128),
+    "arrhythmia_mlp": ("mlp", (274, [128, 64]), 32),
+    "cardio_mlp": ("mlp", (21, [32, 16]), 8),
+    "satellite_mlp": ("mlp", (36, [32, 16]), 8),
+    "satimage-2_mlp": ("mlp", (36, [32, 16]), 8),
+    "shuttle_mlp": ("mlp", (9, [32, 16]), 8),
+    "thyroid_mlp": ("mlp", (6, [32, 16]), 4),
+    "wbc_mlp": ("mlp", (30, [32, 16]), 8),
+    "wine_mlp": ("mlp", (13, [32, 16]), 8),
+}
+
+
+def make_sad_net(name: str, rep_dim: int | None = None, decoder: bool = False) -> nn.Module:
+    """A bias-free Deep SVDD / Deep SAD network by name (Xavier init); ``decoder=True`` returns the
+    :class:`AutoEncoder` whose encoder is that network. ``mlp:<x_dim>`` is a generic tabular net
+    x_dim -> [32, 16] -> 8."""
+    if name.startswith("mlp:") and name[4:].isdigit():
+        kind, spec, default_rep = "mlp", (int(name[4:]), [32, 16]), 8
+    elif name in SAD_NETS:
+        kind, spec, default_rep = SAD_NETS[name]
+    else:
+        raise ValueError(f"unknown Deep SAD net {name!r}; choose one of {', '.join(SAD_NETS)} or mlp:<x_dim>")
+    rep_dim = rep_dim or default_rep
+    if kind == "lenet":
+        channels, spatial, hidden, size = spec
+        enc: nn.Module = SADLeNet(channels, spatial, rep_dim, hidden)
+        dec: nn.Module | None = SADLeNetDecoder(channels, size, rep_dim, hidden) if decoder else None
+    else:
+        x_dim, h_dims = spec
+        enc = MLP(x_dim, list(h_dims), rep_dim)
+        dec = MLPDecoder(x_dim, list(h_dims), rep_dim) if decoder else None
+    return xavier_init(AutoEncoder(enc, dec) if decoder else enc)
+
+
+def sad_net_for(dataset: str) -> str:
+    """The seed's network for a dataset name (images: ``<name>_lenet_sad``; tabular: ``<name>_mlp``)."""
+    for suffix in ("_lenet_sad", "_mlp"):
+        if dataset + suffix in SAD_NETS:
+            return dataset + suffix
+    raise ValueError(f"no Deep SAD network for dataset {dataset!r}; pass net=... (one of {', '.join(SAD_NETS)})")
+
+
+def mlp_for(x_dim: int) -> str:
+    """A tabular network name for any input width: the seed's net when one matches, else ``mlp:<x_dim>``."""
+    for name, (kind, spec, _) in SAD_NETS.items():
+        if kind == "mlp" and spec[0] == x_dim:
+            return name
+    return f"mlp:{x_dim}"

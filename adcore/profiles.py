@@ -32,7 +32,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "BCE + OE": dict(objective="bce"),
 }
 
-NOTEBOOKS = ("cifar10_table", "oe_size_curves", "imagenet_blurring", "clad")
+NOTEBOOKS = ("cifar10_table", "oe_size_curves", "imagenet_blurring", "deep_sad", "clad")
 
 _SMOKE = dict(dataset="fmnist", classes=[0, 1], seeds=1, epochs=1, n_train=128, n_test=256, oe="natural",
               oe_size=256, batch_size=64, lr=1e-3, milestones=[], parts=[])
@@ -63,6 +63,15 @@ _CLAD_PAPER = dict(groups=None, seeds=5, methods=_CLAD_METHODS, n_train=None, n_
                    parts=[dict(dataset=ds, baseline_epochs=PAPER_TRAINING[t]["epochs"],
                                baseline_milestones=list(PAPER_TRAINING[t]["milestones"]))
                           for ds, t in (("mnist", "mnist"), ("fmnist", "mnist"), ("cifar10", "cifar10"))])
+# The Deep SVDD / Deep SAD chapter (adcore.deepsad.chapter_runs): training settings shared by the image sections,
+# then one entry per section. The paper profile uses the Deep SAD seed's settings (Adam, lr 1e-4, 150 epochs with
+# lr x 0.1 after 50; autoencoder 150 epochs, weight decay 5e-4) on all training data, 10 classes, 10 seeds.
+_SAD_ALL = ["Deep SAD", "Deep SVDD", "SSAD", "SSAD (hybrid)", "SemiDGM"]
+_SAD_UNSUP = ["Deep SVDD", "Deep SVDD (soft-boundary)", "Autoencoder", "OC-SVM", "KDE", "Isolation Forest"]
+_SAD_TAB = ["Deep SAD", "Deep SVDD", "OC-SVM", "KDE", "Isolation Forest", "SSAD", "SSAD (hybrid)", "SemiDGM"]
+_SAD_RATIOS = [0.0, 0.01, 0.05, 0.1, 0.2]
+_SAD_TAB_TRAIN = dict(datasets=["sk-wdbc", "sk-wine"], labelled=0.05, pollution=0.0, n_train=None, n_test=None,
+                      batch_size=32, ae_lr=1e-3, lr=1e-3, ae_milestones=[], milestones=[])
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
@@ -70,19 +79,41 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "oe_size_curves": dict(_SMOKE, objectives=["hsc", "bce"], oe_sizes=[1, 4, 16], baseline=True),
         "imagenet_blurring": dict(_SMOKE, objectives=["hsc", "bce"], sigmas=[0, 2], oe_size=16),
         "clad": _CLAD_SMOKE,
+        "deep_sad": dict(
+            dataset="fmnist", classes=[0], seeds=1, n_train=64, n_test=200, preprocess="minmax", ae_epochs=1,
+            ae_lr=1e-3, ae_milestones=[], epochs=1, lr=1e-3, milestones=[], batch_size=32, dgm_epochs=1,
+            gammas=[2 ** -5, 2 ** -1],
+            unsupervised=dict(methods=_SAD_UNSUP, warm_up=0),
+            labelled=dict(methods=_SAD_ALL, ratios=[0.0, 0.05], pollution=0.0),
+            pollution=dict(methods=["Deep SAD", "Deep SVDD"], ratios=[0.0, 0.1], labelled=0.05),
+            tabular=dict(_SAD_TAB_TRAIN, datasets=["sk-wine"], methods=_SAD_TAB, seeds=1, ae_epochs=2, epochs=2,
+                         dgm_epochs=2)),
     },
     "laptop": {
         # Fashion-MNIST, all classes, subsampled to fit ~10 minutes on 2 CPU cores; plus three CIFAR-10 (JPEG
         # copy) classes for HSC with and without OE, where the paper's main effect shows.
-        "cifar10_table": dict(_LAPTOP, methods=[m for m in METHODS if m != "HSC (no OE)"], epochs=3, n_train=1000,
+        "cifar10_table": dict(_LAPTOP, methods=[m for m in METHODS if m != "HSC (no OE)"], epochs=3, n_train=800,
                               n_test=2000, oe_size=4096,
                               parts=[{}, dict(dataset="cifar10", classes=[0, 1, 8], methods=["HSC (no OE)",
-                                              "HSC + OE"], epochs=5, n_train=800, n_test=2000)]),
-        "oe_size_curves": dict(_LAPTOP, objectives=["hsc", "bce"], oe_sizes=[1, 4, 16, 64, 256, 1024],
-                               classes=[0, 2, 4, 6, 8], epochs=3, n_train=1000, n_test=2000, baseline=True),
+                                              "HSC + OE"], epochs=5, n_train=640, n_test=2000)]),
+        "oe_size_curves": dict(_LAPTOP, objectives=["hsc", "bce"], oe_sizes=[1, 8, 64, 512, 4096],
+                               classes=[0, 2, 4, 6, 8], epochs=3, n_train=800, n_test=2000, baseline=True),
         "imagenet_blurring": dict(_LAPTOP, objectives=["hsc", "bce"], sigmas=[0, 1, 2, 4, 8, 16, 32],
-                                  classes=[0, 2, 4, 6, 8], epochs=3, n_train=1000, n_test=2000, oe_size=128),
+                                  classes=[0, 4, 8], epochs=3, n_train=800, n_test=2000, oe_size=128),
         "clad": _CLAD_LAPTOP,
+        # Fashion-MNIST, subsampled to fit 10 minutes on 2 CPU cores: 500 normal training images per class,
+        # 1,000 test images, 10 autoencoder + 10 network epochs at lr 1e-3 in batches of 64, a 5-value RBF grid;
+        # the unsupervised and labelled-anomaly sections on 5 classes, the pollution section on 2 classes,
+        # 3 methods and 3 pollution levels.
+        "deep_sad": dict(
+            dataset="fmnist", classes=[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], seeds=1, n_train=500, n_test=1000,
+            preprocess="minmax", ae_epochs=10, ae_lr=1e-3, ae_milestones=[], epochs=10, lr=1e-3, milestones=[],
+            batch_size=64, dgm_epochs=15, gammas=[2 ** -7, 2 ** -5, 2 ** -3, 2 ** -1, 2 ** 1],
+            unsupervised=dict(methods=_SAD_UNSUP, max_classes=5, warm_up=2),
+            labelled=dict(methods=_SAD_ALL, max_classes=5, ratios=_SAD_RATIOS, pollution=0.0),
+            pollution=dict(methods=["Deep SAD", "Deep SVDD", "SSAD (hybrid)"], max_classes=2,
+                           ratios=[0.0, 0.1, 0.2], labelled=0.05),
+            tabular=dict(_SAD_TAB_TRAIN, methods=_SAD_TAB, seeds=3, ae_epochs=50, epochs=50, dgm_epochs=50)),
     },
     "paper": {
         # The paper's Deep SVDD column is taken from the literature, so the paper grid trains the 4 OE methods
@@ -93,6 +124,14 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "imagenet_blurring": dict(_PAPER_CIFAR, objectives=["hsc", "bce"], sigmas=[0, 1, 2, 4, 8, 16, 32],
                                   oe_size=128),
         "clad": _CLAD_PAPER,
+        "deep_sad": dict(
+            dataset="fmnist", classes=list(range(10)), seeds=10, n_train=None, n_test=None, preprocess="minmax",
+            ae_epochs=150, ae_lr=1e-4, ae_milestones=[], ae_weight_decay=5e-4, epochs=150, lr=1e-4,
+            milestones=[50], weight_decay=5e-7, batch_size=128, dgm_epochs=150, gammas=None,
+            unsupervised=dict(methods=_SAD_UNSUP, preprocess="gcn"),  # the Deep SVDD paper's preprocessing
+            labelled=dict(methods=_SAD_ALL, ratios=_SAD_RATIOS, pollution=0.0),
+            pollution=dict(methods=_SAD_ALL, ratios=_SAD_RATIOS, labelled=0.05),
+            tabular=dict(_SAD_TAB_TRAIN, methods=_SAD_TAB, seeds=10, ae_epochs=150, epochs=150, dgm_epochs=150)),
     },
 }
 
@@ -151,7 +190,12 @@ def _runs(notebook: str, s: dict[str, Any]) -> list[tuple[dict[str, Any], RunCon
 
 
 def runs(notebook: str, s: dict[str, Any]) -> list[tuple[dict[str, Any], RunConfig]]:
-    """Every (labels, RunConfig) of a notebook's settings, over all parts."""
+    """Every (labels, RunConfig) of a notebook's settings, over all parts (the Deep SAD chapter: its own
+    ``SADConfig`` grid, see ``adcore.deepsad.chapter_runs``)."""
+    if notebook == "deep_sad":
+        from .deepsad import chapter_runs
+
+        return chapter_runs(s)  # type: ignore[return-value]
     out = []
     for part in s["parts"]:
         out += _runs(notebook, {**s, **part})

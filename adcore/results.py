@@ -43,7 +43,9 @@ class ResultStore:
         """Atomically write ``record`` for ``cfg`` (temp file + fsync + rename)."""
         self.path.mkdir(parents=True, exist_ok=True)
         target = self.file(cfg)
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".json")
+        # The temporary name is hidden and does not end in .json, so a writer killed mid-write leaves nothing
+        # that reads as a record.
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".part")
         try:
             with os.fdopen(fd, "w") as f:
                 json.dump({**record, "config_hash": target.stem}, f, default=str)
@@ -55,9 +57,13 @@ class ResultStore:
             raise
         return target
 
+    def files(self) -> list[Path]:
+        """The record files (hidden temporary files excluded)."""
+        return sorted(f for f in self.path.glob("*.json") if not f.name.startswith("."))
+
     def records(self) -> list[dict[str, Any]]:
         out = []
-        for f in sorted(self.path.glob("*.json")):
+        for f in self.files():
             try:
                 out.append(json.loads(f.read_text()))
             except json.JSONDecodeError as e:
@@ -69,7 +75,7 @@ class ResultStore:
         return pd.DataFrame(self.records())
 
     def __len__(self) -> int:
-        return len(list(self.path.glob("*.json")))
+        return len(self.files())
 
 
 def run_grid(configs: Iterable[RunConfig], store: ResultStore | str | os.PathLike, *, device: str | None = None,

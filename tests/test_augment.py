@@ -95,6 +95,13 @@ def test_cifar_recipe_train_and_test():
     assert not torch.allclose(out, aug(x, train=False))
 
 
+def test_cifar_normalize_recipe_normalizes_without_augmenting():
+    x = _rgb(4)
+    aug = make_augment("cifar_normalize")
+    torch.testing.assert_close(aug(x, train=True), make_augment("cifar")(x, train=False))
+    torch.testing.assert_close(aug(x, train=True), aug(x, train=False))
+
+
 def test_none_recipe_scales_only():
     x = _rgb(2)[:, :1]
     torch.testing.assert_close(make_augment("none")(x, train=True), x.float() / 255)

@@ -345,8 +345,9 @@ def test_ocsvm_and_the_chapter_grid(stripes, tmp_path):
     assert list(clad.auc_table(df).columns) == ["CLAD", "Deep SVDD", "OC-SVM"]
     assert (clad.with_paper(df)["paper"] == "—").all()  # no published numbers for this toy group
     assert clad.nmi_table(df).shape == (1, 6)
-    with pytest.raises(ValueError, match="local executor"):
-        clad.collect(mixed, tmp_path / "store", executor="ray")
+    card = clad.run_card(dict(s, profile="smoke"), mixed, df)
+    assert card.loc["dataset", "value"] == "MNIST" and card.loc["runs", "value"] == "3"
+    assert "width 4 (reduced" in card.loc["classifier", "value"]
 
 
 # ----------------------------------------------------------------------------------------------- the notebook

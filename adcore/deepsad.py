@@ -1,0 +1,411 @@
+"""Deep SVDD and Deep SAD experiments: one ``SADConfig`` -> ``run()`` -> one plain record.
+
+A run is one method on one semi-supervised setting (dataset, normal class, ratios of labelled normals,
+labelled anomalies and pollution, known anomaly classes, seed). Methods:
+
+* deep, on the seeds' bias-free networks, initialised from a pretrained autoencoder (``pretrain``):
+  ``deepsad`` (labels +1/0/-1, eta), ``deepsvdd`` (one-class), ``deepsvdd_soft`` (soft-boundary, nu);
+* ``ae``: the pretrained autoencoder itself, scored by reconstruction error;
+* the baselines of :mod:`adcore.baselines` (``ocsvm``, ``kde``, ``isoforest``, ``ssad``, ``semidgm``), on the raw
+  features or, with ``hybrid=True``, on the autoencoder's codes.
+
+Unsupervised methods (Deep SVDD, the autoencoder, OC-SVM, KDE, Isolation Forest) never see the labelled
+anomalies: they train on the unlabelled samples and the labelled normals. The autoencoder is pretrained on that
+same part of the training set, so Deep SAD and Deep SVDD start from the same network and c, and differ only in
+the use of labels. (The Deep SAD seed pretrains on all training data, labelled anomalies included.)
+
+``SADConfig.canonical()`` resets every field a method does not use (Deep SVDD has no use for the ratio of
+labelled anomalies, OC-SVM none for epochs, Deep SAD without any label is Deep SVDD), and ``key()`` is the key of
+the canonical config, so the results store trains each distinct computation once: the flat Deep SVDD line of a
+labelled-anomaly sweep is a single run per class and seed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from . import __version__
+from .baselines import BASELINES, make_baseline, torch_threads
+from .data import _N_CLASSES, load_images
+from .experiment import _subsample, device_name
+from .nets import make_sad_net, mlp_for, n_params, sad_net_for
+from .objectives import make_objective
+from .pretrain import Reconstruction, ReconstructionError, encode, init_from_pretrained, pretrain
+from .semisup import known_classes, make_semisupervised, preprocess_images
+from .tabular import is_tabular, load_tabular
+from .train import pick_device, score, seed_everything, train
+
+DEEP = ("deepsad", "deepsvdd", "deepsvdd_soft")
+METHODS = DEEP + ("ae",) + BASELINES
+UNSUPERVISED = ("deepsvdd", "deepsvdd_soft", "ae", "ocsvm", "kde", "isoforest")
+HYBRID = ("ocsvm", "kde", "isoforest", "ssad", "semidgm")
+
+# Which fields each kind of method reads (everything else is reset by canonical()).
+_AE_FIELDS = ("net", "rep_dim", "pretrain", "ae_epochs", "ae_lr", "ae_milestones", "ae_weight_decay")
+_TRAIN_FIELDS = ("epochs", "lr", "milestones", "weight_decay")
+
+
+@dataclass(frozen=True)
+class SADConfig:
+    """Every setting of one Deep SVDD / Deep SAD chapter run. Defaults are the Deep SAD seed's."""
+
+    dataset: str = "fmnist"  # an image dataset (fmnist, mnist, cifar10) or a tabular one (sk-wdbc, sk-wine, ODDS)
+    normal_class: int = 0  # images: the normal class (one-vs-rest); tabular sets have one normal class
+    method: str = "deepsad"
+    hybrid: bool = False  # baselines on the pretrained autoencoder's codes
+    ratio_known_normal: float = 0.0
+    ratio_known_outlier: float = 0.0  # gamma_l
+    ratio_pollution: float = 0.0  # gamma_p
+    n_known_outlier_classes: int = 1
+    known_outlier_class: int | None = None  # None: drawn from the anomaly classes with the seed
+    preprocess: str = "minmax"  # images: "minmax" (x / 255, Deep SAD) or "gcn" (GCN-L1 + min-max, Deep SVDD)
+    net: str | None = None  # None: the seed's network for the dataset
+    rep_dim: int | None = None
+    pretrain: bool = True
+    ae_epochs: int = 150
+    ae_lr: float = 1e-4
+    ae_milestones: tuple[int, ...] = ()
+    ae_weight_decay: float = 5e-4
+    epochs: int = 150
+    lr: float = 1e-4
+    milestones: tuple[int, ...] = (50,)
+    weight_decay: float = 5e-7
+    batch_size: int = 128
+    eta: float = 1.0  # Deep SAD
+    nu: float = 0.1  # soft-boundary Deep SVDD, OC-SVM, and the baselines' calibration criterion
+    warm_up: int = 10  # soft-boundary: epochs before R is updated
+    kappa: float = 1.0  # SSAD
+    gammas: tuple[float, ...] | None = None  # RBF grid of OC-SVM and SSAD (None: 2^-7 ... 2^2)
+    dgm_epochs: int = 50  # SemiDGM
+    dgm_lr: float = 1e-3
+    n_train: int | None = None  # subsample the normal training samples
+    n_test: int | None = None  # subsample the test set, stratified by normal / anomaly
+    seed: int = 0
+    data_root: str | None = None
+
+    def replace(self, **kw) -> "SADConfig":
+        return dataclasses.replace(self, **kw)
+
+    def canonical(self) -> "SADConfig":
+        """The same computation with every unused field at its default (see the module docstring)."""
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        d = SADConfig()
+        c = self
+        m = c.method
+        if m == "deepsad" and c.ratio_known_outlier == 0 and c.ratio_known_normal == 0:
+            c = c.replace(method="deepsvdd")  # no label at all: the Deep SAD loss is the Deep SVDD loss
+            m = "deepsvdd"
+        if m in UNSUPERVISED and c.ratio_known_normal == 0:
+            c = c.replace(ratio_known_outlier=0.0)  # labelled anomalies are withheld; the rest does not change
+        if c.ratio_known_outlier == 0:
+            c = c.replace(n_known_outlier_classes=0, known_outlier_class=None)
+        elif c.n_known_outlier_classes != 1:
+            c = c.replace(known_outlier_class=None)
+        if m not in HYBRID:
+            c = c.replace(hybrid=False)
+        if m == "ae":
+            c = c.replace(pretrain=True)
+        uses_ae = m in DEEP or m == "ae" or c.hybrid
+        reset = []
+        if not uses_ae:
+            reset += list(_AE_FIELDS)
+        elif not c.pretrain:
+            reset += [f for f in _AE_FIELDS if f.startswith("ae_")]
+        if m not in DEEP:
+            reset += list(_TRAIN_FIELDS)
+        if not (uses_ae or m == "semidgm"):
+            reset.append("batch_size")
+        if m != "deepsad":
+            reset.append("eta")
+        if m != "deepsvdd_soft":
+            reset.append("warm_up")
+        if m in DEEP and m != "deepsvdd_soft" or m == "ae":
+            reset.append("nu")
+        if m != "ssad":
+            reset.append("kappa")
+        if m not in ("ocsvm", "ssad"):
+            reset.append("gammas")
+        if m != "semidgm":
+            reset += ["dgm_epochs", "dgm_lr"]
+        if is_tabular(c.dataset):
+            reset += ["normal_class", "preprocess"]
+        return c.replace(**{f: getattr(d, f) for f in reset})
+
+    def key(self) -> dict[str, Any]:
+        """Fields that define the result (of the canonical config; the data path excluded), JSON-friendly."""
+        d = dataclasses.asdict(self.canonical())
+        d.pop("data_root")
+        d["milestones"] = list(d["milestones"])
+        d["ae_milestones"] = list(d["ae_milestones"])
+        d["gammas"] = None if d["gammas"] is None else list(d["gammas"])
+        return d
+
+
+@dataclass
+class SADData:
+    train_x: torch.Tensor  # float, preprocessed
+    train_semi: np.ndarray  # +1 / 0 / -1
+    train_y: np.ndarray  # ground truth 0 / 1
+    train_idx: np.ndarray  # indices into the source training set (identify the samples)
+    test_x: torch.Tensor
+    test_y: np.ndarray
+    known_classes: tuple
+    counts: Any
+
+    @property
+    def unlabelled_mask(self) -> np.ndarray:
+        """What an unsupervised method trains on: everything but the labelled anomalies."""
+        return self.train_semi != -1
+
+
+@lru_cache(maxsize=4)
+def _images(name: str, split: str, root: str | None):
+    return load_images(name, split, root)
+
+
+@lru_cache(maxsize=8)
+def _data(dataset: str, normal_class: int, rkn: float, rko: float, rp: float, n_known: int,
+          known_class: int | None, preprocess: str, n_train: int | None, n_test: int | None, seed: int,
+          root: str | None) -> SADData:
+    if is_tabular(dataset):
+        t = load_tabular(dataset, seed, root)
+        train_x, train_labels, test_x, test_y = torch.from_numpy(t.train_x), t.train_y, torch.from_numpy(t.test_x), \
+            t.test_y
+        normal, outliers = [0], [1]
+    else:
+        tr, te = _images(dataset, "train", root), _images(dataset, "test", root)
+        train_x, train_labels = tr.x, tr.y.numpy()
+        normal, outliers = [normal_class], [c for c in range(_N_CLASSES[dataset]) if c != normal_class]
+        test_x, test_y = te.x, (te.y.numpy() != normal_class).astype(np.int64)
+    known = known_classes(outliers, n_known, known_class, seed)
+    s = make_semisupervised(train_labels, normal, outliers, known, rkn, rko, rp, seed, n_normal=n_train)
+    keep = _subsample(len(test_x), n_test, seed, test_y)
+    test_x, test_y = test_x[torch.from_numpy(keep)], test_y[keep]
+    train_x = train_x[torch.from_numpy(s.idx)]
+    if not is_tabular(dataset):
+        train_x, test_x = preprocess_images(train_x, test_x, preprocess, s.y == 0)
+    return SADData(train_x.float(), s.semi, s.y, s.idx, test_x.float(), test_y, known, s.counts)
+
+
+def load(cfg: SADConfig) -> SADData:
+    """The semi-supervised training set and the test set of ``cfg`` (cached per process)."""
+    return _data(cfg.dataset, cfg.normal_class, cfg.ratio_known_normal, cfg.ratio_known_outlier,
+                 cfg.ratio_pollution, cfg.n_known_outlier_classes, cfg.known_outlier_class, cfg.preprocess,
+                 cfg.n_train, cfg.n_test, cfg.seed, cfg.data_root)
+
+
+def net_name(cfg: SADConfig, data: SADData) -> str:
+    if cfg.net:
+        return cfg.net
+    try:
+        return sad_net_for(cfg.dataset)
+    except ValueError:
+        if data.train_x.dim() == 2:
+            return mlp_for(data.train_x.shape[1])
+        raise
+
+
+_AE_CACHE: dict[str, tuple[dict, dict]] = {}
+
+
+def pretrained_autoencoder(cfg: SADConfig, data: SADData, device: torch.device, progress: bool = False):
+    """The autoencoder of ``cfg`` pretrained on the unlabelled part of its training set; cached per process by
+    the network, the training hyper-parameters and the exact training samples. Returns (ae, info)."""
+    mask = data.unlabelled_mask
+    idx = np.sort(data.train_idx[mask])
+    order = np.argsort(data.train_idx[mask], kind="stable")
+    name = net_name(cfg, data)
+    ident = repr((cfg.dataset, cfg.preprocess, name, cfg.rep_dim, cfg.ae_epochs, cfg.ae_lr, cfg.ae_milestones,
+                  cfg.ae_weight_decay, cfg.batch_size, cfg.seed, str(device)))
+    key = hashlib.sha1(ident.encode() + idx.tobytes()).hexdigest()
+    if key in _AE_CACHE:
+        state, info = _AE_CACHE[key]
+        ae = make_sad_net(name, cfg.rep_dim, decoder=True)
+        ae.load_state_dict(state)
+        return ae.to(device), {**info, "ae_cached": True}
+    seed_everything(cfg.seed)
+    ae = make_sad_net(name, cfg.rep_dim, decoder=True)
+    x = data.train_x[torch.from_numpy(np.flatnonzero(mask)[order])]
+    log = pretrain(ae, x, epochs=cfg.ae_epochs, lr=cfg.ae_lr, milestones=cfg.ae_milestones,
+                   weight_decay=cfg.ae_weight_decay, batch_size=cfg.batch_size, device=device, seed=cfg.seed,
+                   progress=progress)
+    info = {"ae_time": log.train_time, "ae_final_loss": log.losses[-1] if log.losses else None, "ae_cached": False}
+    if len(_AE_CACHE) >= 8:
+        _AE_CACHE.pop(next(iter(_AE_CACHE)))
+    _AE_CACHE[key] = ({k: v.detach().cpu().clone() for k, v in ae.state_dict().items()}, info)
+    return ae, info
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    if not np.all(np.isfinite(s)):
+        raise FloatingPointError("non-finite anomaly scores")
+    return float(roc_auc_score(y, s))
+
+
+def run(cfg: SADConfig, device: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train and evaluate one configuration; returns a flat record (canonical config, AUC, timings, sizes).
+    Tabular runs (small MLPs) use one CPU thread, which is faster for them."""
+    cfg = cfg.canonical()
+    dev = pick_device(device)
+    with torch_threads(1 if dev.type == "cpu" and is_tabular(cfg.dataset) else None):
+        return _run(cfg, dev, progress)
+
+
+def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
+    t_start = time.perf_counter()
+    data = load(cfg)
+    m = cfg.method
+    extra: dict[str, Any] = {}
+    ae = None
+    if m in DEEP and cfg.pretrain or m == "ae" or cfg.hybrid:
+        ae, info = pretrained_autoencoder(cfg, data, dev, progress)
+        extra.update(info)
+    t0 = time.perf_counter()
+    if m in DEEP:
+        okw = {"eta": cfg.eta} if m == "deepsad" else {"nu": cfg.nu, "warm_up": cfg.warm_up} \
+            if m == "deepsvdd_soft" else {}
+        objective = make_objective("deepsad_semi" if m == "deepsad" else m, **okw)
+        seed_everything(cfg.seed)
+        net = make_sad_net(net_name(cfg, data), cfg.rep_dim)
+        if ae is not None:
+            extra["transferred"] = len(init_from_pretrained(net, ae))
+        mask = np.ones(len(data.train_semi), bool) if m == "deepsad" else data.unlabelled_mask
+        x = data.train_x[torch.from_numpy(np.flatnonzero(mask))]
+        targets = torch.from_numpy(data.train_semi[mask]) if m == "deepsad" else None
+        log = train(net, objective, x, targets=targets, epochs=cfg.epochs, lr=cfg.lr, milestones=cfg.milestones,
+                    weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, device=dev, seed=cfg.seed,
+                    progress=progress)
+        train_time = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        scores = score(net, objective, data.test_x, device=dev)
+        extra.update(final_loss=log.losses[-1] if log.losses else None, n_params=n_params(net),
+                     radius=getattr(objective, "R", None))
+    elif m == "ae":
+        train_time, t1 = 0.0, time.perf_counter()
+        scores = score(ReconstructionError(ae), Reconstruction(), data.test_x, device=dev)
+    else:
+        kw: dict[str, Any] = {"seed": cfg.seed, "nu": cfg.nu}
+        if m == "ssad":
+            kw["kappa"] = cfg.kappa
+        if m in ("ocsvm", "ssad") and cfg.gammas:
+            kw["gammas"] = tuple(cfg.gammas)
+        if m == "semidgm":
+            kw.update(epochs=cfg.dgm_epochs, lr=cfg.dgm_lr, batch_size=cfg.batch_size, device=str(dev))
+        model = make_baseline(m, **kw)
+        if cfg.hybrid:
+            feats_train, feats_test = encode(ae.encoder, data.train_x, dev), encode(ae.encoder, data.test_x, dev)
+        else:
+            feats_train, feats_test = data.train_x, data.test_x
+        model.fit(feats_train.flatten(1).numpy(), data.train_semi)
+        train_time = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        scores = model.score(feats_test.flatten(1).numpy())
+        extra["selected"] = model.selected.get("param")
+        extra["selection"] = model.selected.get("criterion")
+    test_time = time.perf_counter() - t1
+    c = data.counts
+    return {
+        **cfg.key(),
+        "auc": _auc(data.test_y, scores),
+        "train_time": train_time,
+        "test_time": test_time,
+        "wall_time": time.perf_counter() - t_start,
+        "n_train": int(len(data.train_semi)),
+        "n_known_normal": c.known_normal,
+        "n_unlabelled_normal": c.unlabelled_normal,
+        "n_pollution": c.unlabelled_outlier,
+        "n_known_outlier": c.known_outlier,
+        "known_classes": list(data.known_classes),
+        "n_test": int(len(data.test_y)),
+        "test_anomaly_ratio": float(np.mean(data.test_y)),
+        **extra,
+        "device": device_name(dev),
+        "adcore": __version__,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+# --- The chapter's grid ------------------------------------------------------------------------------------------
+
+# Method labels of the chapter -> the config fields that define them.
+CHAPTER_METHODS: dict[str, dict[str, Any]] = {
+    "Deep SAD": dict(method="deepsad"),
+    "Deep SVDD": dict(method="deepsvdd"),
+    "Deep SVDD (soft-boundary)": dict(method="deepsvdd_soft"),
+    "Autoencoder": dict(method="ae"),
+    "OC-SVM": dict(method="ocsvm"),
+    "KDE": dict(method="kde"),
+    "Isolation Forest": dict(method="isoforest"),
+    "SSAD": dict(method="ssad"),
+    "SemiDGM": dict(method="semidgm"),
+    "OC-SVM (hybrid)": dict(method="ocsvm", hybrid=True),
+    "KDE (hybrid)": dict(method="kde", hybrid=True),
+    "Isolation Forest (hybrid)": dict(method="isoforest", hybrid=True),
+    "SSAD (hybrid)": dict(method="ssad", hybrid=True),
+}
+SECTIONS = ("unsupervised", "labelled", "pollution", "tabular")
+_CFG_KEYS = ("dataset", "n_train", "n_test", "preprocess", "net", "rep_dim", "ae_epochs", "ae_lr", "ae_milestones",
+             "ae_weight_decay", "epochs", "lr", "milestones", "weight_decay", "batch_size", "eta", "nu", "warm_up",
+             "kappa", "gammas", "dgm_epochs", "dgm_lr", "data_root")
+
+
+def _base(s: dict[str, Any]) -> SADConfig:
+    kw = {k: s[k] for k in _CFG_KEYS if k in s}
+    for k in ("ae_milestones", "milestones", "gammas"):
+        if kw.get(k) is not None:
+            kw[k] = tuple(kw[k])
+    return SADConfig(**kw)
+
+
+def _seeds(n: int | list[int]) -> list[int]:
+    return list(range(n)) if isinstance(n, int) else list(n)
+
+
+def chapter_runs(s: dict[str, Any]) -> list[tuple[dict[str, Any], SADConfig]]:
+    """(labels, canonical config) for every run of the chapter's settings ``s`` (see ``adcore.profiles``).
+
+    Sections: ``unsupervised`` (gamma_l = gamma_p = 0), ``labelled`` (gamma_l sweep at fixed pollution),
+    ``pollution`` (gamma_p sweep at fixed gamma_l), ``tabular``. Image sections use the first ``max_classes`` of
+    ``classes``; a section's own keys override the chapter's (e.g. its ``preprocess``). SemiDGM needs labelled
+    anomalies and is left out where gamma_l = 0."""
+    out: list[tuple[dict[str, Any], SADConfig]] = []
+    for name in SECTIONS:
+        sec = s.get(name)
+        if not sec:
+            continue
+        merged = {**s, **{k: v for k, v in sec.items() if k in _CFG_KEYS}}
+        base = _base(merged)
+        if name == "tabular":
+            cells = [(ds, 0, seed) for ds in sec["datasets"] for seed in _seeds(sec.get("seeds", s["seeds"]))]
+        else:
+            classes = list(s["classes"])[:sec.get("max_classes") or None]
+            cells = [(base.dataset, c, seed) for c in classes for seed in _seeds(s["seeds"])]
+        if name == "unsupervised":
+            points = [(0.0, 0.0)]
+        elif name == "labelled":
+            points = [(r, sec.get("pollution", 0.0)) for r in sec["ratios"]]
+        elif name == "pollution":
+            points = [(sec.get("labelled", 0.05), r) for r in sec["ratios"]]
+        else:
+            points = [(sec.get("labelled", 0.05), sec.get("pollution", 0.0))]
+        for ds, cls, seed in cells:
+            for gl, gp in points:
+                for label in sec["methods"]:
+                    spec = CHAPTER_METHODS[label]
+                    if spec["method"] == "semidgm" and gl == 0:
+                        continue
+                    cfg = base.replace(dataset=ds, normal_class=cls, seed=seed, ratio_known_outlier=gl,
+                                       ratio_pollution=gp, n_known_outlier_classes=sec.get("known_classes", 1),
+                                       **spec)
+                    ratio = gl if name == "labelled" else gp if name == "pollution" else 0.0
+                    out.append(({"section": name, "method": label, "ratio": ratio}, cfg.canonical()))
+    return out

@@ -1,0 +1,80 @@
+"""Autoencoder pretraining for Deep SVDD / Deep SAD, and the transfer of the encoder into the network.
+
+The autoencoder (a Deep SAD network as encoder, its mirrored decoder) is trained on squared reconstruction error
+with Adam and its own learning rate, epochs, milestones and weight decay, by the same trainer as every other
+objective. Its encoder then initialises the Deep SAD / Deep SVDD network, and the centre c is the mean output
+of that initialised network on the training data (the trainer computes it when c is not set).
+
+The transfer is a strict ``load_state_dict`` of the encoder's own state dict: every tensor (weights and the
+BatchNorm running statistics) is copied, and a missing or extra key is an error. The Deep SAD seed filters the
+autoencoder's state dict by the network's keys instead; its autoencoder keeps the encoder under an ``encoder.``
+prefix, so no key matches and the network silently keeps its random initialisation. :func:`seed_transfer`
+reproduces that filter, so the test suite can show both behaviours.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .nets import AutoEncoder
+from .objectives import Objective
+from .train import TrainLog, train
+
+
+class ReconstructionError(nn.Module):
+    """Wraps an autoencoder: ``forward(x)`` is the per-sample sum of squared reconstruction errors."""
+
+    def __init__(self, ae: AutoEncoder):
+        super().__init__()
+        self.ae = ae
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.ae(x) - x).pow(2).flatten(1).sum(1)
+
+
+class Reconstruction(Objective):
+    """Mean squared reconstruction error (the seed's AE loss); the score is the sample's error."""
+
+    name = "reconstruction"
+
+    def loss(self, outputs, targets):
+        return outputs.mean()
+
+    def score(self, outputs):
+        return outputs
+
+
+def pretrain(ae: AutoEncoder, x: torch.Tensor, *, epochs: int = 150, lr: float = 1e-4,
+             milestones: tuple[int, ...] = (), weight_decay: float = 5e-4, batch_size: int = 128,
+             device: str | torch.device | None = None, seed: int | None = None, progress: bool = False) -> TrainLog:
+    """Train ``ae`` in place to reconstruct ``x`` (float inputs, already preprocessed)."""
+    return train(ReconstructionError(ae), Reconstruction(), x, epochs=epochs, lr=lr, milestones=milestones,
+                 weight_decay=weight_decay, batch_size=batch_size, device=device, seed=seed, progress=progress)
+
+
+def init_from_pretrained(net: nn.Module, ae: AutoEncoder) -> list[str]:
+    """Copy every tensor of ``ae.encoder`` into ``net`` (strict: the key sets must be equal); returns the keys."""
+    state = ae.encoder.state_dict()
+    net.load_state_dict(state, strict=True)
+    return list(state)
+
+
+def seed_transfer(net: nn.Module, ae: nn.Module) -> list[str]:
+    """The Deep SAD seed's ``init_network_weights_from_pretraining``: keep the autoencoder entries whose key is
+    also a key of the network, load them, return them. With ``AutoEncoder``'s ``encoder.`` prefix: none."""
+    net_dict = net.state_dict()
+    ae_dict = {k: v for k, v in ae.state_dict().items() if k in net_dict}
+    net_dict.update(ae_dict)
+    net.load_state_dict(net_dict)
+    return list(ae_dict)
+
+
+@torch.no_grad()
+def encode(encoder: nn.Module, x: torch.Tensor, device: str | torch.device | None = None,
+           batch_size: int = 1024) -> torch.Tensor:
+    """Codes of ``x`` under ``encoder`` in eval mode, on the CPU (for the hybrid baselines)."""
+    from .train import pick_device
+
+    device = pick_device(device) if not isinstance(device, torch.device) else device
+    encoder.to(device).eval()
+    return torch.cat([encoder(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])

@@ -1,0 +1,149 @@
+import numpy as np
+import pytest
+import torch
+
+from adcore.deepsad import METHODS, SADConfig, run
+from adcore.nets import SAD_NETS, make_sad_net, mlp_for, n_params, sad_net_for
+from adcore.objectives import make_objective
+from adcore.pretrain import init_from_pretrained, pretrain, seed_transfer
+from adcore.train import forward_all, train
+from adcore.augment import make_augment
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks: one CPU thread is faster, and much faster on a shared machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _input(name, n=4):
+    kind, spec, _ = SAD_NETS[name]
+    shape = (spec[0][0], spec[3], spec[3]) if kind == "lenet" else (spec[0],)
+    return torch.rand(n, *shape)
+
+
+# Parameter counts written out from the seeds' layer lists (bias-free: weights only).
+SEED_PARAMS = {
+    "mnist_lenet_sad": 1 * 8 * 25 + 8 * 4 * 25 + 196 * 32,
+    "fmnist_lenet_sad": 1 * 16 * 25 + 16 * 32 * 25 + 1568 * 128 + 128 * 64,
+    "cifar10_lenet_sad": 3 * 32 * 25 + 32 * 64 * 25 + 64 * 128 * 25 + 2048 * 128,
+    "arrhythmia_mlp": 274 * 128 + 128 * 64 + 64 * 32,
+    "cardio_mlp": 21 * 32 + 32 * 16 + 16 * 8,
+    "satellite_mlp": 36 * 32 + 32 * 16 + 16 * 8,
+    "satimage-2_mlp": 36 * 32 + 32 * 16 + 16 * 8,
+    "shuttle_mlp": 9 * 32 + 32 * 16 + 16 * 8,
+    "thyroid_mlp": 6 * 32 + 32 * 16 + 16 * 4,
+}
+
+
+@pytest.mark.parametrize("name", list(SAD_NETS))
+def test_seed_networks_are_bias_free_with_mirrored_decoders(name):
+    ae = make_sad_net(name, decoder=True).eval()
+    x = _input(name)
+    with torch.no_grad():
+        assert ae(x).shape == x.shape
+        assert ((ae(x) >= 0) & (ae(x) <= 1)).all()  # sigmoid output, data in [0, 1]
+        assert ae.encoder(x).shape == (4, SAD_NETS[name][2])
+    if name in SEED_PARAMS:
+        assert n_params(make_sad_net(name)) == SEED_PARAMS[name]
+    for m in ae.modules():
+        assert getattr(m, "bias", None) is None
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            assert not m.affine and m.eps == 1e-4
+        if isinstance(m, torch.nn.LeakyReLU):
+            assert m.negative_slope == 0.01
+
+
+def test_net_names():
+    assert sad_net_for("fmnist") == "fmnist_lenet_sad" and sad_net_for("cardio") == "cardio_mlp"
+    assert mlp_for(21) == "cardio_mlp" and mlp_for(5) == "mlp:5"
+    assert make_sad_net("mlp:5")(torch.rand(3, 5)).shape == (3, 8)
+    with pytest.raises(ValueError):
+        make_sad_net("vgg")
+    with pytest.raises(ValueError):
+        sad_net_for("svhn")
+
+
+@pytest.mark.parametrize("name", ["mnist_lenet_sad", "fmnist_lenet_sad", "cifar10_lenet_sad", "arrhythmia_mlp"])
+def test_transfer_copies_every_encoder_tensor(name):
+    torch.manual_seed(0)
+    ae = make_sad_net(name, decoder=True)
+    ae.train()
+    with torch.no_grad():
+        ae(_input(name, 8))  # move the BatchNorm running statistics away from their initial values
+        for p in ae.encoder.parameters():
+            p.add_(0.5)  # and every weight away from any fresh initialisation
+    enc = ae.encoder.state_dict()
+    net = make_sad_net(name)
+    copied = init_from_pretrained(net, ae)
+    state = net.state_dict()
+    assert set(copied) == set(state) == set(enc)
+    assert any("running_mean" in k for k in copied) and any("weight" in k for k in copied)
+    for k in state:
+        assert torch.equal(state[k], enc[k]), k
+    # The seed's transfer filters the autoencoder's keys by the network's: with the "encoder." prefix, nothing.
+    fresh = make_sad_net(name)
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    assert seed_transfer(fresh, ae) == []
+    assert all(torch.equal(before[k], v) for k, v in fresh.state_dict().items())
+
+
+def test_transfer_rejects_a_different_network():
+    with pytest.raises(RuntimeError):
+        init_from_pretrained(make_sad_net("cardio_mlp"), make_sad_net("satellite_mlp", decoder=True))
+
+
+def test_pretraining_reduces_error_and_centre_comes_from_the_pretrained_net():
+    torch.manual_seed(0)
+    x = torch.rand(96, 21) * 0.2 + torch.linspace(0, 0.8, 21)  # structured data in [0, 1]
+    ae = make_sad_net("cardio_mlp", decoder=True)
+    log = pretrain(ae, x, epochs=8, lr=1e-2, batch_size=32, seed=0, weight_decay=0.0)
+    assert log.losses[-1] < log.losses[0] / 2
+    net = make_sad_net("cardio_mlp")
+    init_from_pretrained(net, ae)
+    obj = make_objective("deepsvdd")
+    train(net, obj, x, epochs=0, progress=False)  # zero epochs: only the centre is set
+    expected = make_objective("deepsvdd")
+    expected.set_center(forward_all(ae.encoder, x, make_augment("none"), torch.device("cpu")).mean(0))
+    assert torch.allclose(obj.c, expected.c)
+    assert (obj.c.abs() >= 0.1 - 1e-7).all()  # the centre rule: |c_i| < 0.1 -> +-0.1
+
+
+def test_canonical_keys():
+    base = SADConfig(dataset="fmnist", ratio_known_outlier=0.05, ratio_pollution=0.1, known_outlier_class=3)
+    # Deep SVDD never sees the labelled anomalies: one key for every ratio of them
+    keys = {str(base.replace(method="deepsvdd", ratio_known_outlier=r).key()) for r in (0, 0.01, 0.05, 0.2)}
+    assert len(keys) == 1
+    # Deep SAD without labels is Deep SVDD
+    assert base.replace(method="deepsad", ratio_known_outlier=0).key() == base.replace(method="deepsvdd").key()
+    assert base.replace(method="deepsad").key() != base.replace(method="deepsvdd").key()
+    # OC-SVM ignores network and training settings; SSAD keeps kappa, Deep SVDD drops it
+    assert base.replace(method="ocsvm", epochs=3, net="x").key() == base.replace(method="ocsvm").key()
+    assert base.replace(method="ssad", kappa=2).key() != base.replace(method="ssad").key()
+    assert base.replace(method="deepsvdd", kappa=2).key() == base.replace(method="deepsvdd").key()
+    assert base.replace(method="deepsvdd", hybrid=True).key()["hybrid"] is False
+    assert base.replace(method="ssad", hybrid=True).key()["ae_epochs"] == base.ae_epochs
+    assert base.replace(method="ssad", hybrid=False, ae_epochs=3).key() == base.replace(method="ssad").key()
+    tab = SADConfig(dataset="sk-wine", normal_class=4, preprocess="gcn")
+    assert tab.key()["normal_class"] == 0 and tab.key()["preprocess"] == "minmax"
+    with pytest.raises(ValueError, match="unknown method"):
+        SADConfig(method="lof").key()
+
+
+def test_runs_on_a_tabular_set_with_shared_autoencoder():
+    cfg = SADConfig(dataset="sk-wine", ratio_known_outlier=0.05, ae_epochs=3, epochs=3, milestones=(), lr=1e-3,
+                    ae_lr=1e-3, batch_size=32, dgm_epochs=2)
+    recs = {m: run(cfg.replace(method=m), progress=False) for m in ("deepsvdd", "deepsad", "ae")}
+    assert recs["deepsvdd"]["ae_cached"] is False and recs["deepsad"]["ae_cached"] is True
+    assert recs["deepsad"]["transferred"] == len(make_sad_net("wine_mlp").state_dict())
+    assert recs["deepsad"]["n_known_outlier"] == 4 and recs["deepsvdd"]["n_known_outlier"] == 0
+    assert recs["deepsad"]["n_train"] == 71 + 4 and recs["deepsad"]["n_test"] == 52
+    for r in recs.values():
+        assert 0 <= r["auc"] <= 1 and r["method"] in METHODS
+    hyb = run(cfg.replace(method="ssad", hybrid=True), progress=False)
+    assert hyb["hybrid"] and hyb["ae_cached"] and hyb["selected"] is not None
+    soft = run(cfg.replace(method="deepsvdd_soft", warm_up=1), progress=False)
+    assert soft["radius"] > 0

@@ -1,0 +1,230 @@
+"""Named grids, the sweep runner (local and Ray), failures, resume after a killed driver, the CLI."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from adcore import __main__ as cli
+from adcore import profiles, sweep
+from adcore.experiment import RunConfig, grid
+from adcore.results import ResultStore, config_hash
+from test_experiment import bars_mnist  # noqa: F401  (module fixture: a tiny MNIST-format dataset)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The issue's run counts (the seed's scripts, src/experiments/*.sh in lukasruff/Classification-AD).
+PAPER_COUNTS = {"cifar10_table": 400, "cifar10_oe_sizes": 4400, "cifar10_blur": 1200, "cifar100_oe_classes": 1600,
+                "cifar10_hsc_sensitivity": 800, "focal_sensitivity": 800, "imagenet30_table": 1200,
+                "imagenet30_oe_sizes": 5700, "imagenet30_blur": 1800, "mnist_emnist_classes": 1600,
+                "mnist_blur": 600}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: tiny runs are fastest so, and a Ray task with one CPU computes the same way."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _tiny(root, **kw):
+    base = dict(dataset="mnist", normal_class=0, objective="hsc", oe="noise", oe_size=64, epochs=1, batch_size=32,
+                n_test=90, data_root=root)
+    return RunConfig(**{**base, **kw})
+
+
+# ---- grids -----------------------------------------------------------------------------------------------------
+
+def test_every_paper_grid_has_the_issues_count():
+    for name, n in PAPER_COUNTS.items():
+        assert len(sweep.grid(name, "paper")) == n == sweep.GRIDS[name].paper_runs, name
+    assert set(PAPER_COUNTS) | {"book", "all"} == set(sweep.GRIDS)
+    # the composites run each configuration once: sigma 0 is shared by the blur notebook and the OE-size grid,
+    # the sensitivity grids share 300 runs with the tables
+    assert len(sweep.grid("book", "paper")) == 400 + 4400 + 1200 == sweep.GRIDS["book"].paper_runs
+    assert len(sweep.grid("all", "paper")) == sum(PAPER_COUNTS.values()) - 300 == sweep.GRIDS["all"].paper_runs
+
+
+def test_paper_settings_are_the_seeds():
+    c10 = sweep.grid("cifar10_table", "paper")
+    assert {(c.net, c.rep_dim, c.epochs, c.milestones, c.oe) for c in c10} == {
+        ("cifar10_lenet", 256, 200, (100, 150), "tinyimages")}
+    assert {c.objective for c in c10} == {"deepsad", "hsc", "focal", "bce"} and {c.seed for c in c10} == set(range(10))
+    sizes = sweep.grid("cifar10_oe_sizes", "paper")
+    assert sorted({c.oe_size for c in sizes}) == [2 ** k for k in range(22)]
+    blur = sweep.grid("cifar10_blur", "paper")
+    assert sorted({c.blur for c in blur}) == [1, 2, 4, 8, 16, 32] and {c.oe_size for c in blur} == {128}
+    notebook = profiles.grid("imagenet_blurring", profiles.settings("imagenet_blurring", "paper"))
+    assert set(notebook) <= set(blur) | set(sizes)  # sigma 0 at OE size 128 is a point of the OE-size grid
+    hsc = sweep.grid("cifar10_hsc_sensitivity", "paper")
+    assert {(c.hsc_norm, c.augment) for c in hsc} == {(n, a) for n in ("l1", "l2", "l2_squared", "l2_squared_linear")
+                                                      for a in (None, "cifar_normalize")}
+    focal = sweep.grid("focal_sensitivity", "paper")
+    assert {c.focal_gamma for c in focal} == {0, 0.5, 2, 4}
+    assert {c.normal_class for c in focal if c.dataset == "imagenet30"} == set(range(10))
+    inet = sweep.grid("imagenet30_oe_sizes", "paper")
+    assert {c.seed for c in inet} == set(range(5)) and max(c.oe_size for c in inet) == 2 ** 18
+    assert {(c.net, c.epochs, c.milestones) for c in inet} == {("resnet18_cbam", 150, (100, 125))}
+    assert {c.oe_classes for c in sweep.grid("mnist_emnist_classes", "paper")} == {1, 2, 3, 5, 10, 15, 20, 26}
+    assert {c.oe_classes for c in sweep.grid("cifar100_oe_classes", "paper")} == {1, 2, 4, 8, 16, 32, 64, 100}
+    mb = sweep.grid("mnist_blur", "paper")
+    assert {(c.oe, c.oe_classes, c.net, c.rep_dim) for c in mb} == {("emnist-letters", 26, "mnist_lenet", 32)}
+
+
+def test_book_grids_come_from_profiles_and_take_overrides():
+    for profile in ("smoke", "laptop", "paper"):
+        s = profiles.settings("cifar10_table", profile, epochs=1, seeds=2)
+        assert sweep.grid("cifar10_table", profile, epochs=1, seeds=2) == profiles.grid("cifar10_table", s)
+        s = profiles.settings("oe_size_curves", profile)
+        assert sweep.grid("cifar10_oe_sizes", profile) == profiles.grid("oe_size_curves", s)
+    small = sweep.grid("mnist_blur", "smoke", seeds=2, sigmas=[1, 3], epochs=2)
+    assert len(small) == 1 * 2 * 2 * 2 and {c.epochs for c in small} == {2} and {c.blur for c in small} == {1.0, 3.0}
+    assert {c.oe for c in sweep.grid("cifar10_table", "paper", oe=None)} == {None}
+    assert len(sweep.grid("focal_sensitivity", "laptop", epochs=1)) < len(sweep.grid("focal_sensitivity", "paper"))
+    with pytest.raises(ValueError, match="unknown setting"):
+        sweep.grid("mnist_blur", "smoke", seedz=3)
+    with pytest.raises(ValueError, match="unknown grid"):
+        sweep.grid("cifar11_table", "paper")
+    assert sweep.parse_value("[0, 1]") == [0, 1] and sweep.parse_value("None") is None
+    assert sweep.parse_value("0.5") == 0.5 and sweep.parse_value("natural") == "natural"
+
+
+def test_dry_run_prints_counts(capsys, tmp_path):
+    assert cli.main(["sweep", "cifar10_table", "--profile", "paper", "--dry-run", "--results", str(tmp_path)]) == 0
+    assert "400 runs" in capsys.readouterr().out
+    assert cli.main(["sweep", "cifar10_oe_sizes", "--profile", "paper", "--dry-run", "--results", str(tmp_path)]) == 0
+    assert "4400 runs" in capsys.readouterr().out
+    assert cli.main(["sweep", "imagenet30_table", "--profile", "paper", "--dry-run", "-p", "seeds", "5"]) == 0
+    assert "600 runs" in capsys.readouterr().out
+    assert cli.main(["sweep", "--list"]) == 0
+    assert "5,700" in capsys.readouterr().out
+
+
+def test_imagenet30_is_refused_up_front(tmp_path):
+    with pytest.raises(ValueError, match="ImageNet-30 has no loader"):
+        sweep.run_sweep(sweep.grid("imagenet30_table", "smoke"), tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+# ---- runner ------------------------------------------------------------------------------------------------------
+
+def test_failing_run_is_retried_then_reported_while_others_complete(bars_mnist, tmp_path, monkeypatch):
+    calls = []
+    real = sweep.run
+
+    def counting(cfg, **kw):
+        calls.append(cfg)
+        return real(cfg, **kw)
+
+    monkeypatch.setattr(sweep, "run", counting)
+    good = grid(_tiny(bars_mnist), seed=[0, 1])
+    bad = _tiny(bars_mnist, oe_size=0)  # raises when its OE subset is drawn
+    result = sweep.run_sweep(good + [bad], tmp_path, retries=2, progress=False)
+    assert result.ran == 2 and result.failed == 1 and result.failures[0].attempts == 3
+    assert sum(c == bad for c in calls) == 3 and sum(c in good for c in calls) == 2
+    assert "OE sample size n=0" in result.summary() and config_hash(bad) in result.summary()
+    assert len(ResultStore(tmp_path)) == 2 and len(result.frame) == 2
+    with pytest.raises(sweep.SweepError, match="1 failed"):
+        sweep.execute(good + [bad], tmp_path, retries=0, progress=False)
+    assert len(calls) == 3 + 2 + 1  # the finished runs were not run again
+
+
+def test_max_runs_and_resume(bars_mnist, tmp_path):
+    configs = grid(_tiny(bars_mnist), seed=[0, 1, 2])
+    r1 = sweep.run_sweep(configs, tmp_path, max_runs=2, progress=False)
+    assert (r1.ran, r1.skipped) == (2, 1)
+    r2 = sweep.run_sweep(configs, tmp_path, progress=False)
+    assert (r2.already, r2.ran) == (2, 1) and len(r2.frame) == 3
+
+
+def test_k_model_groups_when_multi_exists(bars_mnist, tmp_path, monkeypatch):
+    calls = []
+
+    def run_many(configs, device=None, progress=False):
+        calls.append(len(configs))
+        if any(c.seed == 3 for c in configs):
+            raise RuntimeError("out of memory")
+        return [sweep.run(c, device=device, progress=False) for c in configs]
+
+    import adcore
+    fake = types.ModuleType("adcore.multi")
+    fake.run_many = run_many
+    monkeypatch.setitem(sys.modules, "adcore.multi", fake)
+    monkeypatch.setattr(adcore, "multi", fake, raising=False)
+    ok = grid(_tiny(bars_mnist), seed=[0, 1])
+    result = sweep.run_sweep(ok + [_tiny(bars_mnist, seed=3), _tiny(bars_mnist, objective="bce")], tmp_path,
+                             progress=False)
+    # hsc seeds 0, 1, 3 form one group (it fails, so its runs go again one by one); bce is a group of one
+    assert calls[0] == 3 and result.ran == 4 and not result.failures
+    assert len(ResultStore(tmp_path)) == 4
+    calls.clear()
+    sweep.run_sweep(grid(_tiny(bars_mnist, epochs=2), seed=[0, 1]), tmp_path / "b", group_size=1, progress=False)
+    assert calls == []
+
+
+def test_store_ignores_temporary_files(tmp_path):
+    store = ResultStore(tmp_path)
+    store.write(RunConfig(), {"auc": 0.5})
+    (tmp_path / ".tmp-abc.json").write_text('{"auc": 0.')  # a writer killed mid-write (old naming)
+    (tmp_path / ".tmp-def.part").write_text('{"auc": 0.')
+    assert len(store) == 1 and len(store.frame()) == 1
+
+
+def test_killed_driver_resumes_with_one_record_per_point(bars_mnist, tmp_path):
+    results = tmp_path / "res"
+    args = ["sweep", "cifar10_table", "--profile", "smoke", "-p", "dataset", "mnist", "-p", "oe", "noise",
+            "-p", "classes", "[0]", "-p", "seeds", "3", "-p", "oe_size", "64", "--data-root", bars_mnist,
+            "--results", str(results), "--quiet"]
+    expected = {config_hash(c) for c in sweep.grid("cifar10_table", "smoke", dataset="mnist", oe="noise",
+                                                   classes=[0], seeds=3, oe_size=64)}
+    assert len(expected) == 15
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "adcore", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(results.glob("*.json")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    at_kill = len(ResultStore(results))
+    assert 1 <= at_kill < 15, proc.stderr.read().decode()[-2000:]
+    assert cli.main(args) == 0
+    files = ResultStore(results).files()
+    assert {f.stem for f in files} == expected and len(files) == 15
+    assert {json.loads(f.read_text())["config_hash"] for f in files} == expected
+
+
+# ---- Ray ---------------------------------------------------------------------------------------------------------
+
+def test_ray_executor_matches_local(bars_mnist, tmp_path):
+    ray = pytest.importorskip("ray")
+    configs = grid(_tiny(bars_mnist), objective=["hsc", "bce"], seed=[0, 1])
+    bad = _tiny(bars_mnist, oe_size=0)
+    local = sweep.execute(configs, tmp_path / "local", progress=False)  # one thread, as a one-CPU Ray task
+    assert sweep.init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        result = sweep.run_sweep(configs + [bad], tmp_path / "ray", executor="ray", retries=1, progress=False)
+    finally:
+        ray.shutdown()
+    assert result.ran == 4 and result.failed == 1 and result.failures[0].attempts == 2
+    assert "OE sample size n=0" in result.failures[0].error
+    remote = result.frame
+    key = ["objective", "seed"]
+    a = local.sort_values(key).reset_index(drop=True)
+    b = remote.sort_values(key).reset_index(drop=True)
+    assert list(a["config_hash"]) == list(b["config_hash"])
+    assert list(a["auc"]) == list(b["auc"])
+    assert list(a["n_oe"]) == list(b["n_oe"]) and list(a["n_params"]) == list(b["n_params"])
