@@ -551,7 +551,7 @@ def run_ocsvm(cfg: OCSVMConfig, device: str | None = None, progress: bool = True
     return {**cfg.key(), "auc": float(roc_auc_score(d["test_y"].numpy(), scores)), "gamma_value": gamma,
             "n_support": int(len(svm.support_)), "train_time": fit_time, "test_time": test_time,
             "wall_time": time.perf_counter() - t_start, "n_train": len(train_f), "n_test": len(test_f),
-            "data_source": d["source"], "device": "cpu (scikit-learn)", "adcore": __version__, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "data_source": d["source"], "device": device_name(torch.device("cpu")), "adcore": __version__, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 # --------------------------------------------------------------------------------------------- the chapter
