@@ -137,6 +137,15 @@ def test_failing_run_is_retried_then_reported_while_others_complete(bars_mnist, 
     assert len(calls) == 3 + 2 + 1  # the finished runs were not run again
 
 
+def test_failure_summary_names_a_chapter_config_by_its_method():
+    """A chapter's own config (Deep SAD's SADConfig has ``method``, not ``objective``) must not break the report."""
+    from adcore.deepsad import SADConfig
+
+    cfg = SADConfig(method="ssad", seed=3)
+    text = sweep.SweepResult(total=1, already=0, failures=[sweep.Failure([cfg], "boom", 1)]).summary()
+    assert "ssad" in text and "boom" in text and config_hash(cfg) in text and "1 failed" in text
+
+
 def test_max_runs_and_resume(bars_mnist, tmp_path):
     configs = grid(_tiny(bars_mnist), seed=[0, 1, 2])
     r1 = sweep.run_sweep(configs, tmp_path, max_runs=2, progress=False)
