@@ -30,6 +30,7 @@ into jobs of at most ``max_models``, and runs anything else (streamed OE sources
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections import defaultdict
 from typing import Any, Callable, Sequence
@@ -200,6 +201,10 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
             net.train()  # stack_module_state wants one mode; forward_all (centres) left some in eval
         params, buffers = stack_module_state(list(nets))
         base = copy.deepcopy(nets[0]).to("meta")
+        if amp:  # vmap's BatchNorm rule wants one dtype: feed BatchNorm fp32 (convs and matmuls stay bf16)
+            for m in base.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.register_forward_pre_hook(lambda mod, args: (args[0].float(), *args[1:]))
 
         def one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
             return functional_call(base, (p, b), (x,))
@@ -253,7 +258,7 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
         means = [t / max(steps, 1) for t in totals.tolist()]  # as train(): float32 sums, Python division
         dt = (time.perf_counter() - t0) / k_models
         for k in list(active):
-            if not torch.isfinite(torch.tensor(means[k])):
+            if not math.isfinite(means[k]):
                 msg = f"loss became {means[k]} in epoch {epoch}; lower the learning rate or check inputs"
                 if not keep_going:
                     raise FloatingPointError(f"model {k}: {msg}")
@@ -278,23 +283,38 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
 # ------------------------------------------------------------------------------------------------------- sweeps
 
 
-def group_key(cfg: RunConfig) -> tuple | None:
+def _data_key(cfg: RunConfig) -> tuple:
+    normal = tuple(cfg.normal_class) if isinstance(cfg.normal_class, (list, tuple)) else int(cfg.normal_class)
+    return cfg.dataset, normal, cfg.data_root
+
+
+def _data_info(cfg: RunConfig, memo: dict | None = None) -> tuple[tuple, str, int]:
+    """(sample shape, dtype, number of training samples) of the normal class(es) of ``cfg``."""
+    key = _data_key(cfg)
+    if memo is None or key not in memo:
+        x = _split(*key).train_x
+        info = (tuple(x.shape[1:]), str(x.dtype), len(x))
+        if memo is None:
+            return info
+        memo[key] = info
+    return memo[key]
+
+
+def group_key(cfg: RunConfig, memo: dict | None = None) -> tuple | None:
     """Configurations with equal keys can train in the same steps; ``None``: run on its own."""
     if cfg.oe in STREAMED_OE:
         return None
     try:
-        normal = tuple(cfg.normal_class) if isinstance(cfg.normal_class, (list, tuple)) else int(cfg.normal_class)
-        split = _split(cfg.dataset, normal, cfg.data_root)
+        shape, dtype, n_all = _data_info(cfg, memo)
         objective = make_objective(cfg.objective, **objective_kwargs(cfg))
     except Exception:  # noqa: BLE001 - run() reports the error when this configuration's turn comes
         return None
-    shape = tuple(split.train_x.shape[1:])
-    n = train_size(cfg, len(split.train_x))
+    n = train_size(cfg, n_all)
     if n == 0:
         return None
     net = cfg.net or net_for_shape(shape)
     bs = min(cfg.batch_size, n)
-    return (shape, str(split.train_x.dtype), net, cfg.rep_dim or DEFAULT_REP_DIM.get(net),
+    return (shape, dtype, net, cfg.rep_dim or DEFAULT_REP_DIM.get(net),
             objective.bias_allowed if cfg.bias is None else cfg.bias, objective.head, bs, n // bs, cfg.oe is not None,
             cfg.epochs, cfg.lr, cfg.weight_decay, tuple(cfg.milestones), cfg.augment or default_recipe(shape))
 
@@ -304,8 +324,9 @@ def plan(configs: Sequence[RunConfig], max_models: int) -> list[list[int]]:
     in chunks of at most ``max_models``, everything else alone."""
     groups: dict[tuple, list[int]] = defaultdict(list)
     jobs: list[list[int]] = []
+    memo: dict = {}
     for i, cfg in enumerate(configs):
-        key = group_key(cfg)
+        key = group_key(cfg, memo)
         if key is None:
             jobs.append([i])
         else:
@@ -356,14 +377,15 @@ def run_many(configs: Sequence[RunConfig], device: str | None = None, progress: 
                 bar.update(1)
             continue
         pools: dict[tuple, torch.Tensor] = {}
-        preps = []
-        for i in job:
+        prepared = {}
+        for i in sorted(job, key=lambda i: repr(_data_key(configs[i]))):  # class by class: data cache hits
             p = prepare(configs[i], dev)
             train_key, oe_key = _pool_keys(p.cfg, tuple(p.train_x.shape[1:]))
             p.train_x = pools.setdefault(("train", *train_key), p.train_x)
             if p.oe is not None:
                 p.oe = pools.setdefault(("oe", *oe_key), p.oe)
-            preps.append(p)
+            prepared[i] = p
+        preps = [prepared[i] for i in job]
         logs = train_many([p.net for p in preps], [p.objective for p in preps], [p.train_x for p in preps],
                           [p.oe for p in preps] if preps[0].oe is not None else None, augment=preps[0].augment,
                           device=dev, generators=[make_generator(dev, p.rng_seed) for p in preps],
@@ -374,7 +396,7 @@ def run_many(configs: Sequence[RunConfig], device: str | None = None, progress: 
                 bar.update(1)
             else:
                 done(i, finish(p, log, amp))
-        del preps, pools
+        del preps, prepared, pools
     bar.close()
     if failed:
         raise FloatingPointError(f"{len(failed)} run(s) diverged:\n" + "\n".join(failed))

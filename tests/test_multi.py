@@ -219,3 +219,17 @@ def test_run_grid_many_writes_each_record_and_resumes(noise_mnist, tmp_path, mon
     monkeypatch.setattr(adcore.multi, "train_many", boom)
     monkeypatch.setattr(adcore.multi, "run", boom)
     assert len(run_grid(cfgs, store, device="cpu", progress=False, many=True)) == 3
+
+
+def test_speed_options_keep_loop_mode_exact():
+    xs, oes = _pools()
+    opts = dict(amp=True, channels_last=True, epochs=1, batch_size=32, progress=False)
+    seq = _sequential([("hsc", 0, {})] * 2, xs[:2], oes[:2], [6, 7], **opts)
+    multi = [_model("hsc", 0) for _ in range(2)]
+    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[6, 7], mode="loop",
+                      **opts)
+    _assert_same(seq, multi, logs, 0)
+    multi = [_model("hsc", 0) for _ in range(2)]
+    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[6, 7], mode="vmap",
+                      **opts)
+    assert all(len(log.losses) == 1 and np.isfinite(log.losses[0]) for log in logs)
