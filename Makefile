@@ -34,6 +34,7 @@ run: setup
 
 bench: setup
 	$(PY) bench/throughput.py
+	$(PY) bench/multi_model.py
 	$(PY) bench/fmnist_auc.py
 
 clean:
