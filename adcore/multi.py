@@ -44,7 +44,7 @@ from .augment import Augment, cat_params, make_augment, default_recipe
 from .experiment import (RunConfig, _split, finish, objective_kwargs, prepare, run, train_kwargs, train_size)
 from .nets import DEFAULT_REP_DIM, net_for_shape
 from .objectives import Objective, make_objective
-from .train import IndexStream, TrainLog, autocast, forward_all, make_generator, pick_device
+from .train import IndexStream, TrainLog, autocast, batch_threads, forward_all, make_generator, pick_device
 
 MODES = ("auto", "vmap", "loop")
 STREAMED_OE = ("tinyimages", "imagenet22k")  # OE sources that return a Dataset: run() handles them
@@ -225,7 +225,8 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
         else:
             base.train()
         for step in range(steps):
-            xb, tb = next_batch()
+            with batch_threads(device):
+                xb, tb = next_batch()
             if mode == "loop":
                 for k in active:
                     xk = xb[k].contiguous(memory_format=torch.channels_last) if channels_last else xb[k]
