@@ -40,6 +40,7 @@ book: setup
 
 bench: setup
 	$(PY) bench/throughput.py
+	$(PY) bench/multi_model.py
 	$(PY) bench/fmnist_auc.py
 
 clean:

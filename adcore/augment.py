@@ -2,7 +2,9 @@
 
 The seed augments one PIL image at a time in the DataLoader; here the same recipe runs on whole uint8 batches
 on the device (CPU or GPU), so the data never leaves it and no worker processes are needed for images <= 64 px.
-Every random factor is drawn per sample, as the per-sample PIL pipeline does.
+Every random factor is drawn per sample, as the per-sample PIL pipeline does, from an optional
+``torch.Generator``: each training run owns one, so K models trained at once draw exactly what K separate
+runs would (``Augment.draw`` per model, one batched ``Augment.apply`` for all).
 """
 from __future__ import annotations
 
@@ -36,24 +38,58 @@ class Augment:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
 
-    def __call__(self, x: torch.Tensor, train: bool = True) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, train: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
         x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
         if train:
-            if self.jitter and x.shape[1] == 3:
-                x = color_jitter(x, self.jitter)
-            if self.flip:
-                x = random_flip(x)
-            if self.crop:
-                x = random_crop(x, self.crop, self.padding)
-            if self.noise:
-                x = x + self.noise * torch.randn_like(x)
-        elif self.crop and self.crop < x.shape[-1]:
+            return self.apply(x, self.draw(tuple(x.shape), x.device, generator))
+        if self.crop and self.crop < x.shape[-1]:
             x = center_crop(x, self.crop)
+        return self.normalize(x)
+
+    def draw(self, shape: tuple[int, ...], device: torch.device | str = "cpu",
+             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The random factors of a training batch of ``shape`` (N, C, H, W), drawn from ``generator`` (default:
+        the global RNG) in a fixed order. Split from :meth:`apply` so that the batches of many independently
+        seeded models can be drawn one by one and augmented in one call (see ``adcore.multi``)."""
+        p: dict[str, torch.Tensor] = {}
+        if not (self.jitter or self.flip or self.crop or self.noise):
+            return p  # nothing random: any shape (tabular rows included) passes through
+        n, c, h, w = shape
+        if self.jitter and c == 3:
+            p.update(jitter_params(n, self.jitter, device, generator))
+        if self.flip:
+            p["flip"] = torch.rand(n, 1, 1, 1, device=device, generator=generator) < 0.5
+        if self.crop:
+            p["oy"], p["ox"] = crop_offsets(n, h + 2 * self.padding, w + 2 * self.padding, self.crop, device,
+                                            generator)
+            h = w = self.crop
+        if self.noise:
+            p["noise"] = torch.randn(n, c, h, w, device=device, generator=generator)
+        return p
+
+    def apply(self, x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Training-time augmentation of float [0, 1] images with factors from :meth:`draw`, then normalization."""
+        if "brightness" in p:
+            x = apply_jitter(x, p)
+        if "flip" in p:
+            x = torch.where(p["flip"], x.flip(-1), x)
+        if "oy" in p:
+            x = crop_at(F.pad(x, (self.padding,) * 4) if self.padding else x, p["oy"], p["ox"], self.crop)
+        if "noise" in p:
+            x = x + self.noise * p["noise"]
+        return self.normalize(x)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
         if self.mean is not None:
             mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
             std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
             x = (x - mean) / std
         return x
+
+
+def cat_params(params: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Concatenate the factors of several batches (from :meth:`Augment.draw`) along the sample dimension."""
+    return {k: torch.cat([p[k] for p in params]) for k in params[0]} if params else {}
 
 
 RECIPES: dict[str, Augment] = {
@@ -82,8 +118,8 @@ def default_recipe(shape: tuple[int, ...]) -> str:
     return "cifar" if h <= 64 else "imagenet"
 
 
-def _uniform(n: int, lo: float, hi: float, device) -> torch.Tensor:
-    return torch.empty(n, 1, 1, 1, device=device).uniform_(lo, hi)
+def _uniform(n: int, lo: float, hi: float, device, generator: torch.Generator | None = None) -> torch.Tensor:
+    return torch.empty(n, 1, 1, 1, device=device).uniform_(lo, hi, generator=generator)
 
 
 def grey(x: torch.Tensor) -> torch.Tensor:
@@ -91,15 +127,26 @@ def grey(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(1, keepdim=True)
 
 
-def color_jitter(x: torch.Tensor, s: float) -> torch.Tensor:
-    """Per-sample brightness, contrast, saturation (factors in [1-s, 1+s]) and hue (shift in [-s, s]) on [0,1] RGB."""
-    n, dev = x.shape[0], x.device
-    x = (x * _uniform(n, 1 - s, 1 + s, dev)).clamp_(0, 1)
-    c = _uniform(n, 1 - s, 1 + s, dev)
+def jitter_params(n: int, s: float, device, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """Per-sample ColorJitter factors: brightness, contrast, saturation in [1-s, 1+s], hue shift in [-s, s]."""
+    return {"brightness": _uniform(n, 1 - s, 1 + s, device, generator),
+            "contrast": _uniform(n, 1 - s, 1 + s, device, generator),
+            "saturation": _uniform(n, 1 - s, 1 + s, device, generator),
+            "hue": _uniform(n, -s, s, device, generator)}
+
+
+def apply_jitter(x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+    x = (x * p["brightness"]).clamp_(0, 1)
+    c = p["contrast"]
     x = (c * x + (1 - c) * grey(x).mean((2, 3), keepdim=True)).clamp_(0, 1)
-    c = _uniform(n, 1 - s, 1 + s, dev)
+    c = p["saturation"]
     x = (c * x + (1 - c) * grey(x)).clamp_(0, 1)
-    return adjust_hue(x, _uniform(n, -s, s, dev))
+    return adjust_hue(x, p["hue"])
+
+
+def color_jitter(x: torch.Tensor, s: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Per-sample brightness, contrast, saturation (factors in [1-s, 1+s]) and hue (shift in [-s, s]) on [0,1] RGB."""
+    return apply_jitter(x, jitter_params(x.shape[0], s, x.device, generator))
 
 
 def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
@@ -119,22 +166,35 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     return maxc[:, None] - maxc[:, None] * sat[:, None] * ramp
 
 
-def random_flip(x: torch.Tensor, p: float = 0.5) -> torch.Tensor:
-    mask = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
+def random_flip(x: torch.Tensor, p: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
+    mask = torch.rand(x.shape[0], 1, 1, 1, device=x.device, generator=generator) < p
     return torch.where(mask, x.flip(-1), x)
 
 
-def random_crop(x: torch.Tensor, size: int, padding: int = 0) -> torch.Tensor:
-    """RandomCrop with zero padding: an independent offset per sample, done as one gather."""
-    if padding:
-        x = F.pad(x, (padding,) * 4)
+def crop_offsets(n: int, h: int, w: int, size: int, device,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample top-left corners of a ``size`` crop out of h x w images."""
+    oy = torch.randint(0, h - size + 1, (n,), device=device, generator=generator)
+    ox = torch.randint(0, w - size + 1, (n,), device=device, generator=generator)
+    return oy, ox
+
+
+def crop_at(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, size: int) -> torch.Tensor:
+    """Crop sample i at (oy[i], ox[i]), as one gather."""
     n, c, h, w = x.shape
-    oy = torch.randint(0, h - size + 1, (n,), device=x.device)
-    ox = torch.randint(0, w - size + 1, (n,), device=x.device)
     ar = torch.arange(size, device=x.device)
     rows = (oy[:, None] + ar)[:, None, :, None].expand(n, c, size, w)
     cols = (ox[:, None] + ar)[:, None, None, :].expand(n, c, size, size)
     return x.gather(2, rows).gather(3, cols)
+
+
+def random_crop(x: torch.Tensor, size: int, padding: int = 0,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """RandomCrop with zero padding: an independent offset per sample, done as one gather."""
+    if padding:
+        x = F.pad(x, (padding,) * 4)
+    oy, ox = crop_offsets(x.shape[0], x.shape[2], x.shape[3], size, x.device, generator)
+    return crop_at(x, oy, ox, size)
 
 
 def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -9,7 +9,6 @@ so an interrupted build resumes where it stopped.
 from __future__ import annotations
 
 import argparse
-import ast
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from .sweep import parse_value
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
@@ -31,14 +32,6 @@ def notebooks(only: list[str] | None = None) -> list[Path]:
             raise SystemExit(f"unknown notebook(s) {unknown}; available: {sorted(names)}")
         found = [p for p in found if p.stem in only]
     return found
-
-
-def _value(text: str):
-    """Parse a -p value like papermill does: Python literals when they parse, else the string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def execute(profile: str, only: list[str] | None = None, params: dict | None = None,
@@ -111,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-render", action="store_true", help="execute only")
     ap.add_argument("--lenient", action="store_true", help="render without treating warnings as errors")
     a = ap.parse_args(argv)
-    params = {k: _value(v) for k, v in a.p}
+    params = {k: parse_value(v) for k, v in a.p}
     executed = execute(a.profile, a.only, params, a.results)
     if not a.no_render:
         if a.only:  # render what was asked together with any other executed copies of this profile

@@ -406,8 +406,9 @@ def _images(dataset: str, root: str | None):
 def super_category_data(dataset: str, normal: Sequence[int], seed: int = 0, n_train: int | None = None,
                         n_test: int | None = None, root: str | None = None) -> dict[str, torch.Tensor]:
     """The super-category split with the true classes kept: ``train_x``/``train_classes`` (normal images),
-    ``test_x``/``test_y`` (0 normal, 1 anomaly)/``test_classes``, and the data ``source``. Subsamples are drawn exactly as
-    ``adcore.experiment.run`` draws them, so CLAD and the baselines see the same images for the same seed."""
+    ``test_x``/``test_y`` (0 normal, 1 anomaly)/``test_classes``, and the data ``source``. Subsamples are
+    drawn exactly as ``adcore.experiment.run`` draws them, so CLAD and the baselines see the same images for the
+    same seed."""
     train, test = _images(dataset, root)
     normal_t = torch.tensor(sorted(set(int(c) for c in normal)))
     is_normal = torch.isin(train.y, normal_t)
@@ -551,7 +552,8 @@ def run_ocsvm(cfg: OCSVMConfig, device: str | None = None, progress: bool = True
     return {**cfg.key(), "auc": float(roc_auc_score(d["test_y"].numpy(), scores)), "gamma_value": gamma,
             "n_support": int(len(svm.support_)), "train_time": fit_time, "test_time": test_time,
             "wall_time": time.perf_counter() - t_start, "n_train": len(train_f), "n_test": len(test_f),
-            "data_source": d["source"], "device": device_name(torch.device("cpu")), "adcore": __version__, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "data_source": d["source"], "device": device_name(torch.device("cpu")), "adcore": __version__,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 # --------------------------------------------------------------------------------------------- the chapter

@@ -1,7 +1,9 @@
 """One run = one normal class (or super-category), one objective, one OE set, one seed -> one plain record.
 
 ``RunConfig`` holds every knob; ``run(config)`` loads data (cached per process), builds the network, trains,
-scores the test set and returns a flat dict ready for a pandas table or the results store.
+scores the test set and returns a flat dict ready for a pandas table or the results store. ``run`` is
+``prepare`` + ``train`` + ``finish``; ``adcore.multi.run_many`` uses the same two halves around one K-model
+training job, so its records are the same.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Sequence
+
+from torch.utils.data import Dataset
 
 import numpy as np
 import torch
@@ -22,7 +26,8 @@ from .data import ad_split
 from .nets import make_net, n_params, net_for_shape
 from .objectives import make_objective
 from .oe import make_oe
-from .train import pick_device, score, seed_everything, train
+from .objectives import Objective
+from .train import TrainLog, make_generator, pick_device, score, seed_everything, train
 
 
 @dataclass(frozen=True)
@@ -107,13 +112,39 @@ def _subsample(n: int, k: int | None, seed: int, strata: np.ndarray | None = Non
     return np.sort(np.concatenate(out))
 
 
-def run(cfg: RunConfig, device: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train and evaluate one configuration; returns a flat record (config, AUC, timings, sizes)."""
+@dataclass
+class Prepared:
+    """Everything one run needs before training: data, OE pool, objective, the seeded network, and the seed of
+    the run's generator (drawn from the global RNG right after the network's initialisation)."""
+
+    cfg: RunConfig
+    device: torch.device
+    train_x: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    objective: Objective
+    oe: torch.Tensor | Dataset | None
+    net: torch.nn.Module
+    augment: str
+    rng_seed: int
+    t_start: float
+    data_source: str = ""  # where the images came from (e.g. "CIFAR-10 (JPEG copy)"), for the book's run card
+
+
+def train_size(cfg: RunConfig, n: int) -> int:
+    """Number of normal training samples a run of ``cfg`` uses out of ``n``."""
+    return n if cfg.n_train is None else min(n, cfg.n_train)
+
+
+def prepare(cfg: RunConfig, device: str | torch.device | None = None) -> Prepared:
+    """Load the data and OE pool of ``cfg``, build its objective and its seeded network."""
     t_start = time.perf_counter()
-    dev = pick_device(device)
+    dev = device if isinstance(device, torch.device) else pick_device(device)
     normal = tuple(cfg.normal_class) if isinstance(cfg.normal_class, (list, tuple)) else int(cfg.normal_class)
     split = _split(cfg.dataset, normal, cfg.data_root)
-    train_x = split.train_x[torch.from_numpy(_subsample(len(split.train_x), cfg.n_train, cfg.seed))]
+    train_x = split.train_x
+    if train_size(cfg, len(train_x)) < len(train_x):
+        train_x = train_x[torch.from_numpy(_subsample(len(train_x), cfg.n_train, cfg.seed))]
     test_idx = torch.from_numpy(_subsample(len(split.test_x), cfg.n_test, cfg.seed, split.test_y.numpy()))
     test_x, test_y = split.test_x[test_idx], split.test_y[test_idx]
     shape = tuple(train_x.shape[1:])
@@ -125,31 +156,55 @@ def run(cfg: RunConfig, device: str | None = None, progress: bool = True) -> dic
     seed_everything(cfg.seed)
     bias = objective.bias_allowed if cfg.bias is None else cfg.bias
     net = make_net(cfg.net or net_for_shape(shape), cfg.rep_dim, bias=bias, head=objective.head)
-    augment = cfg.augment or default_recipe(shape)
-    log = train(net, objective, train_x, oe, augment=augment, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                lr=cfg.lr, weight_decay=cfg.weight_decay, milestones=cfg.milestones, device=dev,
-                progress=progress)
+    rng_seed = int(torch.randint(0, 2**62, (1,)))
+    return Prepared(cfg, dev, train_x, test_x, test_y, objective, oe, net, cfg.augment or default_recipe(shape),
+                    rng_seed, t_start, split.source)
+
+
+def finish(p: Prepared, log: TrainLog, amp: bool = False) -> dict[str, Any]:
+    """Score the test set with the trained network of ``p``; the run's flat record."""
     t0 = time.perf_counter()
-    scores = score(net, objective, test_x, augment, dev)
+    scores = score(p.net, p.objective, p.test_x, p.augment, p.device)
     test_time = time.perf_counter() - t0
     return {
-        **cfg.key(),
-        "auc": float(roc_auc_score(test_y.numpy(), scores)),
+        **p.cfg.key(),
+        "auc": float(roc_auc_score(p.test_y.numpy(), scores)),
         "train_time": log.train_time,
         "test_time": test_time,
-        "wall_time": time.perf_counter() - t_start,
+        "wall_time": time.perf_counter() - p.t_start,
         "images_per_s": log.images_per_s,
         "final_loss": log.losses[-1] if log.losses else None,
         "losses": log.losses,
-        "n_params": n_params(net),
-        "n_train": len(train_x),
-        "n_test": len(test_x),
-        "n_oe": 0 if oe is None else len(oe),
-        "data_source": split.source,
-        "device": device_name(dev),
+        "n_params": n_params(p.net),
+        "n_train": len(p.train_x),
+        "n_test": len(p.test_x),
+        "n_oe": 0 if p.oe is None else len(p.oe),
+        "data_source": p.data_source,
+        "models_in_step": log.models,
+        "amp": amp,
+        "device": device_name(p.device),
         "adcore": __version__,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+
+
+def train_kwargs(cfg: RunConfig) -> dict[str, Any]:
+    """The trainer's settings for ``cfg``."""
+    return dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                milestones=cfg.milestones)
+
+
+def run(cfg: RunConfig, device: str | None = None, progress: bool = True, *, amp: bool = False,
+        channels_last: bool = False, compile: bool = False) -> dict[str, Any]:
+    """Train and evaluate one configuration; returns a flat record (config, AUC, timings, sizes).
+
+    ``amp`` (bf16 autocast), ``channels_last`` and ``compile`` are speed options of the trainer; ``amp`` changes
+    results slightly and is recorded."""
+    p = prepare(cfg, device)
+    log = train(p.net, p.objective, p.train_x, p.oe, augment=p.augment, device=p.device, progress=progress,
+                generator=make_generator(p.device, p.rng_seed), amp=amp, channels_last=channels_last,
+                compile=compile, **train_kwargs(cfg))
+    return finish(p, log, amp)
 
 
 def device_name(dev: torch.device) -> str:

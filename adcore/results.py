@@ -79,13 +79,23 @@ class ResultStore:
 
 
 def run_grid(configs: Iterable[RunConfig], store: ResultStore | str | os.PathLike, *, device: str | None = None,
-             progress: bool = True, runner: Callable[..., dict[str, Any]] = run) -> pd.DataFrame:
-    """Run every configuration that has no record yet; return the records of all ``configs`` as a frame."""
+             progress: bool = True, runner: Callable[..., dict[str, Any]] = run, many: bool = False,
+             max_models: int | None = None, **many_opts: Any) -> pd.DataFrame:
+    """Run every configuration that has no record yet; return the records of all ``configs`` as a frame.
+
+    ``many=True`` trains compatible configurations K at a time (``adcore.multi.run_many``; K <= ``max_models``;
+    ``many_opts``: its ``mode``, ``amp``, ``channels_last``, ``compile``), writing each record as soon as it is
+    ready; ``runner`` is then not used."""
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     configs = list(dict.fromkeys(configs))
     todo = [c for c in configs if not store.has(c)]
-    for cfg in tqdm(todo, desc="runs", disable=not progress or not todo):
-        store.write(cfg, runner(cfg, device=device, progress=False))
+    if many:
+        from .multi import run_many
+
+        run_many(todo, device=device, progress=progress, max_models=max_models, on_record=store.write, **many_opts)
+    else:
+        for cfg in tqdm(todo, desc="runs", disable=not progress or not todo):
+            store.write(cfg, runner(cfg, device=device, progress=False))
     wanted = {config_hash(c) for c in configs}
     df = store.frame()
     return df[df["config_hash"].isin(wanted)].reset_index(drop=True) if len(df) else df

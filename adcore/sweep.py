@@ -332,10 +332,13 @@ class SweepResult:
         lines = [f"{self.total} runs: {self.already} already done, {self.ran} ran now, {self.failed} failed"
                  + (f", {self.skipped} left for a later call (--max-runs)" if self.skipped else "")]
         if self.failures:
-            rows = [(config_hash(c), c.dataset, str(c.normal_class), c.objective, str(c.seed), f.attempts, f.error)
+            # chapter configs (e.g. deepsad.SADConfig) name their method differently: read it tolerantly
+            rows = [(config_hash(c), getattr(c, "dataset", "?"), str(getattr(c, "normal_class", "?")),
+                     str(getattr(c, "objective", getattr(c, "method", "?"))), str(getattr(c, "seed", "?")),
+                     f.attempts, f.error)
                     for f in self.failures for c in f.configs]
             lines.append(f"\n{self.failed} failed run(s), each after its last attempt:")
-            lines.append(_table(("config", "dataset", "class", "objective", "seed", "tries", "error"), rows))
+            lines.append(_table(("config", "dataset", "class", "method", "seed", "tries", "error"), rows))
         return "\n".join(lines)
 
 

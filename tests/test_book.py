@@ -1,7 +1,6 @@
 """The book under the smoke profile: every notebook executes with papermill, the book renders with warnings as
 errors, and re-execution reads finished runs from the results store instead of training again."""
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -55,6 +54,7 @@ def test_reexecution_runs_nothing_new(smoke_build, tmp_path):
 
 
 def test_parameter_values_parse_like_papermill():
-    assert book._value("3") == 3 and book._value("[0, 1]") == [0, 1] and book._value("cifar100") == "cifar100"
+    assert book.parse_value("3") == 3 and book.parse_value("[0, 1]") == [0, 1]
+    assert book.parse_value("cifar100") == "cifar100"
     with pytest.raises(SystemExit, match="unknown notebook"):
         book.notebooks(["nope"])

@@ -137,6 +137,15 @@ def test_failing_run_is_retried_then_reported_while_others_complete(bars_mnist, 
     assert len(calls) == 3 + 2 + 1  # the finished runs were not run again
 
 
+def test_failure_summary_names_a_chapter_config_by_its_method():
+    """A chapter's own config (Deep SAD's SADConfig has ``method``, not ``objective``) must not break the report."""
+    from adcore.deepsad import SADConfig
+
+    cfg = SADConfig(method="ssad", seed=3)
+    text = sweep.SweepResult(total=1, already=0, failures=[sweep.Failure([cfg], "boom", 1)]).summary()
+    assert "ssad" in text and "boom" in text and config_hash(cfg) in text and "1 failed" in text
+
+
 def test_max_runs_and_resume(bars_mnist, tmp_path):
     configs = grid(_tiny(bars_mnist), seed=[0, 1, 2])
     r1 = sweep.run_sweep(configs, tmp_path, max_runs=2, progress=False)
@@ -168,6 +177,18 @@ def test_k_model_groups_when_multi_exists(bars_mnist, tmp_path, monkeypatch):
     calls.clear()
     sweep.run_sweep(grid(_tiny(bars_mnist, epochs=2), seed=[0, 1]), tmp_path / "b", group_size=1, progress=False)
     assert calls == []
+
+
+def test_sweep_trains_compatible_runs_together_with_the_same_results(bars_mnist, tmp_path):
+    """The real adcore.multi: classes, seeds and objectives of one schedule share steps, records equal lone runs."""
+    configs = grid(_tiny(bars_mnist), objective=["hsc", "deepsad"], seed=[0, 1])  # same net (no head)
+    result = sweep.run_sweep(configs, tmp_path / "k", progress=False)
+    assert result.ran == 4 and not result.failures
+    df = result.frame.set_index("config_hash")
+    assert set(df["models_in_step"]) == {4}
+    alone = sweep.run_sweep(configs, tmp_path / "one", group_size=1, progress=False).frame.set_index("config_hash")
+    assert set(alone["models_in_step"]) == {1}
+    assert df["auc"].sort_index().tolist() == alone["auc"].sort_index().tolist()  # CPU loop mode is bit-exact
 
 
 def test_store_ignores_temporary_files(tmp_path):
@@ -211,7 +232,7 @@ def test_killed_driver_resumes_with_one_record_per_point(bars_mnist, tmp_path):
 
 def test_ray_executor_matches_local(bars_mnist, tmp_path):
     ray = pytest.importorskip("ray")
-    configs = grid(_tiny(bars_mnist), objective=["hsc", "bce"], seed=[0, 1])
+    configs = grid(_tiny(bars_mnist), objective=["hsc", "deepsad"], seed=[0, 1])  # same net (no head)
     bad = _tiny(bars_mnist, oe_size=0)
     local = sweep.execute(configs, tmp_path / "local", progress=False)  # one thread, as a one-CPU Ray task
     assert sweep.init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)

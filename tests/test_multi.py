@@ -1,0 +1,235 @@
+import numpy as np
+import pytest
+import torch
+
+from adcore.augment import cat_params, make_augment
+from adcore.experiment import RunConfig, run
+from adcore.multi import group_key, plan, run_many, train_many
+from adcore.nets import make_net
+from adcore.objectives import make_objective
+from adcore.results import ResultStore, run_grid
+from adcore.train import train
+from conftest import bars
+from test_data import write_idx
+
+KW = dict(epochs=2, batch_size=32, progress=False)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one thread is faster, and far faster when other processes share the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _model(objective, seed, bias=False, **okw):
+    obj = make_objective(objective, **okw)
+    torch.manual_seed(seed)
+    return make_net("mnist_lenet", rep_dim=8, bias=bias, head=obj.head), obj
+
+
+def _pools():
+    """Per-model data: normal pools of different sizes' draws, OE pools A (noise) and B (vertical bars)."""
+    g = torch.Generator().manual_seed(5)
+    oe_a = (torch.rand(80, 1, 28, 28, generator=g) * 255).to(torch.uint8)
+    oe_b = bars(64, True, 7)
+    return [bars(64, False, 1), bars(64, False, 2), bars(64, True, 3)], [oe_a, oe_b, oe_a]
+
+
+def _sequential(specs, xs, oes, seeds, **kw):
+    out = []
+    for (objective, init, okw), x, oe, seed in zip(specs, xs, oes, seeds):
+        net, obj = _model(objective, init, **okw)
+        log = train(net, obj, x, oe, seed=seed, **{**KW, **kw})
+        out.append((net, obj, log))
+    return out
+
+
+def _assert_same(seq, multi, logs, atol):
+    for (net_s, obj_s, log_s), (net_m, obj_m), log_m in zip(seq, multi, logs):
+        sd_s, sd_m = net_s.state_dict(), net_m.state_dict()
+        assert sd_s.keys() == sd_m.keys()
+        for name in sd_s:
+            if atol == 0:
+                assert torch.equal(sd_s[name], sd_m[name]), name
+            else:
+                torch.testing.assert_close(sd_m[name].float(), sd_s[name].float(), atol=atol, rtol=1e-4,
+                                           msg=name)
+        assert log_m.losses == pytest.approx(log_s.losses, rel=1e-5 if atol else 0)
+        st_s, st_m = obj_s.state(), obj_m.state()
+        assert st_s.keys() == st_m.keys()
+        for key in st_s:
+            assert st_m[key] == pytest.approx(st_s[key], rel=1e-4 if atol else 0, abs=atol), key
+
+
+# Centred objectives (centre from an initial eval pass) and the soft boundary's after_step hook included.
+SPECS = [("hsc", 0, {}), ("deepsvdd_soft", 1, {"warm_up": 1}), ("deepsad_semi", 2, {})]
+
+
+@pytest.mark.parametrize("mode,atol", [("loop", 0), ("vmap", 1e-4)])
+def test_k_models_equal_sequential_runs(mode, atol):
+    xs, oes = _pools()
+    seeds = [10, 11, 12]
+    seq = _sequential(SPECS, xs, oes, seeds)
+    multi = [_model(o, i, **kw) for o, i, kw in SPECS]
+    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=seeds, mode=mode, **KW)
+    _assert_same(seq, multi, logs, atol)
+    assert all(log.models == 3 and log.images == 2 * 2 * 64 for log in logs)
+
+
+def test_batchnorm_statistics_stay_per_model():
+    xs, oes = _pools()
+    multi = [_model("hsc", 0) for _ in range(3)]  # identical initial networks, different data
+    train_many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=[1, 1, 1], mode="vmap", **KW)
+    seq = _sequential([("hsc", 0, {})] * 3, xs, oes, [1, 1, 1])
+    names = [n for n in multi[0][0].state_dict() if "running_" in n]
+    assert len(names) == 6
+    for name in names:
+        stats = [m[0].state_dict()[name] for m in multi]
+        assert not torch.allclose(stats[0], stats[2])  # horizontal vs vertical bars: other statistics
+        for (net_s, _, _), s in zip(seq, stats):
+            torch.testing.assert_close(s, net_s.state_dict()[name], atol=1e-5, rtol=1e-4)
+
+
+def test_oe_pool_per_model_is_honoured():
+    xs, (oe_a, oe_b, _) = _pools()
+    x = xs[0]
+    multi = [_model("hsc", 0, bias=True) for _ in range(2)]
+    train_many([m[0] for m in multi], [m[1] for m in multi], [x, x], [oe_a, oe_b], seeds=[3, 3], **KW)
+    net_a, _, _ = _sequential([("hsc", 0, {"bias": True})], [x], [oe_a], [3])[0]
+    net_b, _, _ = _sequential([("hsc", 0, {"bias": True})], [x], [oe_b], [3])[0]
+    w = "fc.4.weight"
+    assert torch.equal(multi[0][0].state_dict()[w], net_a.state_dict()[w])
+    assert torch.equal(multi[1][0].state_dict()[w], net_b.state_dict()[w])
+    assert not torch.allclose(net_a.state_dict()[w], net_b.state_dict()[w])
+
+
+def test_models_of_other_architectures_in_loop_mode_and_errors():
+    xs, oes = _pools()
+    specs = [("bce", 0, {"bias": True}), ("hsc", 1, {"bias": True})]  # head vs no head
+    seq = _sequential(specs, xs[:2], oes[:2], [4, 5])
+    multi = [_model(o, i, **kw) for o, i, kw in specs]
+    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[4, 5], mode="loop",
+                      **KW)
+    _assert_same(seq, multi, logs, 0)
+    with pytest.raises(ValueError, match="one architecture"):
+        train_many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], mode="vmap", **KW)
+    nets, objs = zip(*[_model("hsc", 0) for _ in range(2)])
+    with pytest.raises(ValueError, match="steps per epoch"):
+        train_many(nets, objs, [xs[0], xs[1][:40]], **KW)
+    with pytest.raises(ValueError, match="OE pool"):
+        train_many(nets, objs, xs[:2], [oes[0], None], **KW)
+    with pytest.raises(ValueError, match="own objective"):
+        train_many(nets, [objs[0], objs[0]], xs[:2], **KW)
+
+
+def test_diverging_model_does_not_stop_the_others():
+    xs, oes = _pools()
+    bad = xs[1].float()
+    bad[:] = float("nan")
+    multi = [_model("hsc", 0) for _ in range(2)]
+    good = xs[0].float()
+    with pytest.raises(FloatingPointError, match="model 1"):
+        train_many([m[0] for m in multi], [m[1] for m in multi], [good, bad], seeds=[1, 2], **KW)
+    multi = [_model("hsc", 0) for _ in range(2)]
+    logs = train_many([m[0] for m in multi], [m[1] for m in multi], [good, bad], seeds=[1, 2], keep_going=True,
+                      **KW)
+    assert logs[1].error and "nan" in logs[1].error and not logs[0].error
+    net_s, _, log_s = _sequential([("hsc", 0, {})], [good], [None], [1])[0]
+    assert logs[0].losses == log_s.losses
+
+
+def test_batched_augmentation_equals_per_model_draws():
+    aug = make_augment("cifar")
+    x = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8)
+    parts = [x[:5], x[5:]]
+    alone = [aug(p, train=True, generator=torch.Generator().manual_seed(s)) for p, s in zip(parts, (1, 2))]
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
+    params = cat_params([aug.draw(tuple(p.shape), "cpu", g) for p, g in zip(parts, gens)])
+    together = aug.apply(x.float() / 255, params)
+    assert torch.equal(together, torch.cat(alone))
+
+
+@pytest.fixture(scope="module")
+def noise_mnist(tmp_path_factory):
+    """An MNIST-format dataset (IDX .gz): class 0 horizontal bars, classes 1 and 2 uniform noise, so that a model
+    trained on class 0 with noise OE separates the test set in two epochs (clear margins, few near-ties)."""
+    root = tmp_path_factory.mktemp("noise_mnist")
+
+    def noise(n, seed):
+        g = torch.Generator().manual_seed(seed)
+        return torch.randint(0, 256, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
+
+    for prefix, n, seed in (("train", 64, 1), ("t10k", 40, 2)):
+        x = torch.cat([bars(n, False, seed), noise(n, seed + 10), noise(n, seed + 20)])[:, 0].numpy()
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", x)
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", np.repeat([0, 1, 2], n))
+    return str(root)
+
+
+def _cfg(root, **kw):
+    base = dict(dataset="mnist", normal_class=0, objective="hsc", oe="noise", oe_size=64, epochs=2,
+                batch_size=32, data_root=root, seed=0)
+    return RunConfig(**{**base, **kw})
+
+
+def test_plan_groups_compatible_configs(noise_mnist):
+    cfgs = [_cfg(noise_mnist), _cfg(noise_mnist, seed=1), _cfg(noise_mnist, objective="deepsad", normal_class=2),
+            _cfg(noise_mnist, objective="bce"), _cfg(noise_mnist, epochs=3), _cfg(noise_mnist, oe="tinyimages"),
+            _cfg(noise_mnist, objective="deepsvdd", oe=None), _cfg(noise_mnist, seed=2)]
+    assert group_key(cfgs[5]) is None
+    assert plan(cfgs, 10) == [[0, 1, 2, 7], [3], [4], [5], [6]]
+    assert plan(cfgs, 2) == [[0, 1], [2, 7], [3], [4], [5], [6]]
+
+
+# vmap: bias=False. With biases, the conv/linear biases right before BatchNorm have a true gradient of 0; Adam
+# scales their rounding-noise gradients up to lr-sized steps, so those biases (and, through the lagging running
+# means, eval-mode scores) differ by far more than the rounding itself. Without them the runs agree closely.
+@pytest.mark.parametrize("mode,bias", [("loop", None), ("vmap", False)])
+def test_run_many_records_equal_run(noise_mnist, mode, bias):
+    cfgs = [_cfg(noise_mnist, bias=bias), _cfg(noise_mnist, seed=1, oe_size=96, bias=bias),
+            _cfg(noise_mnist, objective="deepsad", bias=bias)]
+    seen = []
+    recs = run_many(cfgs, device="cpu", progress=False, mode=mode, on_record=lambda c, r: seen.append(c))
+    assert seen == cfgs
+    for cfg, rec in zip(cfgs, recs):
+        ref = run(cfg, device="cpu", progress=False)
+        assert rec.keys() == ref.keys()
+        assert rec["auc"] == pytest.approx(ref["auc"], abs=0 if mode == "loop" else 1e-4)
+        assert rec["auc"] > 0.75
+        assert rec["losses"] == pytest.approx(ref["losses"], rel=0 if mode == "loop" else 1e-4)
+        assert rec["models_in_step"] == 3 and ref["models_in_step"] == 1
+        for k in ("n_train", "n_test", "n_oe", "n_params", "seed", "objective", "oe_size", "bias"):
+            assert rec[k] == ref[k], k
+
+
+def test_run_grid_many_writes_each_record_and_resumes(noise_mnist, tmp_path, monkeypatch):
+    cfgs = [_cfg(noise_mnist, epochs=1), _cfg(noise_mnist, epochs=1, seed=1), _cfg(noise_mnist, epochs=1,
+                                                                                  objective="bce")]
+    store = ResultStore(tmp_path / "res")
+    df = run_grid(cfgs, store, device="cpu", progress=False, many=True)
+    assert len(df) == 3 and len(store) == 3 and all(store.has(c) for c in cfgs)
+    assert sorted(df["models_in_step"]) == [1, 2, 2]
+    import adcore.multi
+
+    def boom(*a, **k):
+        raise AssertionError("nothing should train")
+    monkeypatch.setattr(adcore.multi, "train_many", boom)
+    monkeypatch.setattr(adcore.multi, "run", boom)
+    assert len(run_grid(cfgs, store, device="cpu", progress=False, many=True)) == 3
+
+
+def test_speed_options_keep_loop_mode_exact():
+    xs, oes = _pools()
+    opts = dict(amp=True, channels_last=True, epochs=1, batch_size=32, progress=False)
+    seq = _sequential([("hsc", 0, {})] * 2, xs[:2], oes[:2], [6, 7], **opts)
+    multi = [_model("hsc", 0) for _ in range(2)]
+    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[6, 7], mode="loop",
+                      **opts)
+    _assert_same(seq, multi, logs, 0)
+    multi = [_model("hsc", 0) for _ in range(2)]
+    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[6, 7], mode="vmap",
+                      **opts)
+    assert all(len(log.losses) == 1 and np.isfinite(log.losses[0]) for log in logs)
