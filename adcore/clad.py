@@ -50,6 +50,7 @@ from .data import _CHANNELS, SUPER_CATEGORIES, load_images
 from .experiment import RunConfig, _subsample, device_name
 from .experiment import run as run_experiment
 from .objectives import Objective
+from .pretrain import Reconstruction, ReconstructionError
 from .train import TrainLog, pick_device, seed_everything, train
 
 # The seed's per-dataset choices: code size 10 and epsilon 1e-4 for MNIST-like grey images, 200 and 0.01 for
@@ -97,32 +98,11 @@ class ConvAutoencoder(nn.Module):
         return self.decoder(z)
 
 
-class _ReconstructionError(nn.Module):
-    """Per-image mean squared reconstruction error, so the one trainer of adcore trains the autoencoder."""
-
-    def __init__(self, ae: ConvAutoencoder):
-        super().__init__()
-        self.ae, self.rep_dim = ae, 1
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.ae(x) - x).pow(2).flatten(1).mean(1)
-
-
-class _Mean(Objective):
-    name = "mse"
-
-    def loss(self, outputs, targets):
-        return outputs.mean()
-
-    def score(self, outputs):
-        return outputs
-
-
 def train_autoencoder(ae: ConvAutoencoder, x: torch.Tensor, *, epochs: int = 10, batch_size: int = 512,
                       lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device | None = None,
                       seed: int | None = None, progress: bool = False) -> TrainLog:
     """Train ``ae`` in place on uint8 images ``x`` with MSE (Adam)."""
-    return train(_ReconstructionError(ae), _Mean(), x, epochs=epochs, batch_size=batch_size, lr=lr,
+    return train(ReconstructionError(ae, reduction="mean"), Reconstruction(), x, epochs=epochs, batch_size=batch_size, lr=lr,
                  weight_decay=weight_decay, device=device, seed=seed, progress=progress)
 
 

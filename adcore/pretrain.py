@@ -22,14 +22,18 @@ from .train import TrainLog, train
 
 
 class ReconstructionError(nn.Module):
-    """Wraps an autoencoder: ``forward(x)`` is the per-sample sum of squared reconstruction errors."""
+    """Wraps an autoencoder so the one trainer trains it: ``forward(x)`` is the per-sample squared reconstruction
+    error, summed over features (the Deep SAD seed) or, with ``reduction="mean"``, averaged (MSE, the CLAD seed)."""
 
-    def __init__(self, ae: AutoEncoder):
+    def __init__(self, ae: nn.Module, reduction: str = "sum"):
         super().__init__()
-        self.ae = ae
+        if reduction not in ("sum", "mean"):
+            raise ValueError(f"reduction must be 'sum' or 'mean', not {reduction!r}")
+        self.ae, self.reduction = ae, reduction
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.ae(x) - x).pow(2).flatten(1).sum(1)
+        err = (self.ae(x) - x).pow(2).flatten(1)
+        return err.sum(1) if self.reduction == "sum" else err.mean(1)
 
 
 class Reconstruction(Objective):

@@ -146,3 +146,17 @@ def test_runs_on_a_tabular_set_with_shared_autoencoder():
     assert hyb["hybrid"] and hyb["ae_cached"] and hyb["selected"] is not None
     soft = run(cfg.replace(method="deepsvdd_soft", warm_up=1), progress=False)
     assert soft["radius"] > 0
+
+
+def test_reconstruction_error_sums_or_averages_over_features():
+    """Deep SAD's autoencoder loss sums squared errors per sample; CLAD's is their mean (MSE)."""
+    import torch
+    from adcore.pretrain import ReconstructionError
+
+    zero = torch.nn.Module()
+    zero.forward = lambda x: torch.zeros_like(x)
+    x = torch.tensor([[1.0, 2.0, 2.0, 0.0]])
+    assert ReconstructionError(zero)(x).tolist() == [9.0]
+    assert ReconstructionError(zero, reduction="mean")(x).tolist() == [2.25]
+    with pytest.raises(ValueError, match="reduction"):
+        ReconstructionError(zero, reduction="max")
