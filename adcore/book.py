@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from .sweep import parse_value
+from .config import parse_value
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"

@@ -19,23 +19,17 @@ classifier's confidence over those self-labels. Four stages, each usable on its 
    the anomaly score is its negative. Unlike the seed, the gradient sign is not multiplied by ≈161 and an AUROC
    below 0.5 is reported as it is, never flipped to 1 − AUROC.
 
-``CLADConfig`` → ``run()`` gives a plain record (AUROC, NMI of the self-labels against the true classes, timings),
-like ``adcore.experiment``. The chapter's shallow baseline, an RBF OC-SVM, is ``OCSVMConfig`` → ``run_ocsvm()``;
-Deep SVDD and HSC + OE are ``adcore.experiment.RunConfig`` runs on the same super-category splits.
-``chapter_runs`` expands the notebook's profile settings into all of them and ``collect`` runs them into the
-results store (through ``adcore.sweep.execute``, so locally or on Ray). The Deep SVDD/SAD chapter's
-``adcore.baselines`` has its own OC-SVM (hyper-parameters chosen on held-out training data); this one keeps the
-CLAD paper's setting: fixed ν and γ on raw pixels.
+``CLADConfig(...).run()`` gives a plain record (AUROC, NMI of the self-labels against the true classes, timings),
+like ``adcore.experiment``. The CLAD paper's shallow baseline, an RBF OC-SVM with fixed ν and γ on raw pixels, is
+``OCSVMConfig(...).run()`` (``adcore.baselines.OCSVM`` with a one-value grid); Deep SVDD and HSC + OE are
+``adcore.experiment.RunConfig`` runs on the same super-category splits. The networks live in ``adcore.nets``
+(``ConvAutoencoder``, ``ResNet18``); the chapter (grid, tables, claims) in ``adcore.chapters.clad``.
 """
 from __future__ import annotations
 
-import dataclasses
-import math
-import os
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,11 +38,11 @@ import torch.nn.functional as F
 from sklearn.metrics import normalized_mutual_info_score, roc_auc_score
 from torch import nn
 
-from . import __version__, paper
-from .augment import make_augment
-from .data import _CHANNELS, SUPER_CATEGORIES, load_images
-from .experiment import RunConfig, _subsample, device_name
-from .experiment import run as run_experiment
+from .augment import RECIPES, make_augment
+from .baselines import OCSVM
+from .config import RunSpec, check_choice, record_tail
+from .data import _CHANNELS, DATASETS, cached_split, subsample
+from .nets import ConvAutoencoder, ResNet18
 from .objectives import Objective
 from .pretrain import Reconstruction, ReconstructionError
 from .train import TrainLog, pick_device, seed_everything, train
@@ -56,46 +50,9 @@ from .train import TrainLog, pick_device, seed_everything, train
 # The seed's per-dataset choices: code size 10 and epsilon 1e-4 for MNIST-like grey images, 200 and 0.01 for
 # CIFAR-like colour images.
 SEED_DEFAULTS = {1: dict(hidden=10, eps=1e-4), 3: dict(hidden=200, eps=0.01)}
-METHODS = ("CLAD", "Deep SVDD", "OC-SVM", "HSC + OE")
 
 
 # ------------------------------------------------------------------------------------------ 1. the autoencoder
-
-
-class ConvAutoencoder(nn.Module):
-    """Three stride-2 3x3 conv blocks (32, 64, 128 channels, BN, LeakyReLU) → linear code of size ``hidden``;
-    a mirrored transposed-conv decoder with a sigmoid output (inputs are pixels in [0, 1]).
-
-    In training mode ``forward`` applies dropout to the input and adds N(0, code_noise²) to the code; in eval
-    mode it is the plain autoencoder. ``encode`` is the deterministic encoder, the features DEC clusters.
-    """
-
-    def __init__(self, channels: int = 1, size: int = 28, hidden: int = 10, code_noise: float = 0.1,
-                 input_dropout: float = 0.1):
-        super().__init__()
-        widths, sizes, layers = [channels, 32, 64, 128], [size], []
-        for c_in, c_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.01)]
-            sizes.append((sizes[-1] + 1) // 2)
-        self.encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * sizes[-1] ** 2, hidden))
-        up: list[nn.Module] = [nn.Linear(hidden, 128 * sizes[-1] ** 2), nn.Unflatten(1, (128, sizes[-1], sizes[-1]))]
-        rev_w, rev_s = widths[::-1], sizes[::-1]
-        for i, (c_in, c_out) in enumerate(zip(rev_w[:-1], rev_w[1:])):
-            pad = rev_s[i + 1] - (2 * rev_s[i] - 1)  # output_padding that restores the encoder's size
-            up.append(nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=pad))
-            up += [nn.BatchNorm2d(c_out), nn.LeakyReLU(0.01)] if i < 2 else [nn.Sigmoid()]
-        self.decoder = nn.Sequential(*up)
-        self.dropout = nn.Dropout(input_dropout)
-        self.code_noise, self.hidden = code_noise, hidden
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.encoder(self.dropout(x))
-        if self.training and self.code_noise:
-            z = z + self.code_noise * torch.randn_like(z)
-        return self.decoder(z)
 
 
 def train_autoencoder(ae: ConvAutoencoder, x: torch.Tensor, *, epochs: int = 10, batch_size: int = 512,
@@ -222,51 +179,6 @@ def dec(encoder: nn.Module, x: torch.Tensor, k: int, *, seed: int = 0, alpha: fl
 # ---------------------------------------------------------------------------- 3. the classifier on self-labels
 
 
-class _BasicBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, stride: int):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-                                  nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out))
-        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
-            nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.body(x) + self.shortcut(x))
-
-
-class ResNet18(nn.Module):
-    """Plain ResNet-18 (He et al.; no attention) with ``n_classes`` logits.
-
-    ``small_input=True`` (default): a 3x3 stride-1 stem without max-pool, for 28-32 px images.
-    ``small_input=False``: ImageNet's 7x7 stride-2 stem + 3x3 stride-2 max-pool, as the seed used.
-    ``width`` is the first stage's channel count (stages: w, 2w, 4w, 8w); 64 is the standard ResNet-18.
-    """
-
-    def __init__(self, n_classes: int = 10, in_channels: int = 3, width: int = 64, small_input: bool = True):
-        super().__init__()
-        if small_input:
-            stem: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)]
-        else:
-            stem = [nn.Conv2d(in_channels, width, 7, 2, 3, bias=False)]
-        stem += [nn.BatchNorm2d(width), nn.ReLU()]
-        if not small_input:
-            stem.append(nn.MaxPool2d(3, 2, 1))
-        blocks, c_in = [], width
-        for i, c_out in enumerate([width, 2 * width, 4 * width, 8 * width]):
-            for j in range(2):
-                blocks.append(_BasicBlock(c_in, c_out, 2 if (j == 0 and i > 0) else 1))
-                c_in = c_out
-        self.features = nn.Sequential(*stem, *blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.fc = nn.Linear(c_in, n_classes)
-        self.rep_dim = n_classes
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))
-
-
 class PseudoLabelCE(Objective):
     """Cross-entropy against the self-labels (the trainer's targets); score = 1 − max softmax."""
 
@@ -325,7 +237,7 @@ def odin_normality(net: nn.Module, x: torch.Tensor, temperature: float = 1000.0,
 
 
 @dataclass(frozen=True)
-class CLADConfig:
+class CLADConfig(RunSpec):
     """Every setting of one CLAD run. ``hidden`` and ``eps`` left ``None`` take the seed's value for the image
     type (grey: 10 and 1e-4, colour: 200 and 0.01); they are filled in on construction, so keys are explicit."""
 
@@ -361,43 +273,37 @@ class CLADConfig:
     n_view: int = 500  # codes kept (as 2-D PCA coordinates) in the record for the chapter's plot
     data_root: str | None = None
 
+    TAG: ClassVar[str] = "clad"
+
     def __post_init__(self):
         object.__setattr__(self, "normal_class", tuple(int(c) for c in self.normal_class))
         defaults = SEED_DEFAULTS[_CHANNELS.get(self.dataset, 3)]
         for name in ("hidden", "eps"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, defaults[name])
+        super().__post_init__()
 
-    def key(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("data_root")
-        d["normal_class"] = list(self.normal_class)
-        return {"model": "clad", **d}
+    def validate(self) -> None:
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("clf_augment", self.clf_augment, RECIPES)
 
-    def replace(self, **kw) -> "CLADConfig":
-        return dataclasses.replace(self, **kw)
-
-
-@lru_cache(maxsize=4)
-def _images(dataset: str, root: str | None):
-    return load_images(dataset, "train", root), load_images(dataset, "test", root)
+    def run(self, device: str | None = None, progress: bool = True) -> dict[str, Any]:
+        """The whole CLAD pipeline on one super-category split; returns a flat, JSON-able record."""
+        return _run(self, pick_device(device), progress)
 
 
 def super_category_data(dataset: str, normal: Sequence[int], seed: int = 0, n_train: int | None = None,
                         n_test: int | None = None, root: str | None = None) -> dict[str, torch.Tensor]:
     """The super-category split with the true classes kept: ``train_x``/``train_classes`` (normal images),
     ``test_x``/``test_y`` (0 normal, 1 anomaly)/``test_classes``, and the data ``source``. Subsamples are
-    drawn exactly as ``adcore.experiment.run`` draws them, so CLAD and the baselines see the same images for the
+    drawn exactly as ``adcore.experiment`` draws them, so CLAD and the baselines see the same images for the
     same seed."""
-    train, test = _images(dataset, root)
-    normal_t = torch.tensor(sorted(set(int(c) for c in normal)))
-    is_normal = torch.isin(train.y, normal_t)
-    train_x, train_c = train.x[is_normal], train.y[is_normal]
-    keep = torch.from_numpy(_subsample(len(train_x), n_train, seed))
-    test_y = (~torch.isin(test.y, normal_t)).long()
-    t_idx = torch.from_numpy(_subsample(len(test.x), n_test, seed, test_y.numpy()))
-    return {"train_x": train_x[keep], "train_classes": train_c[keep], "test_x": test.x[t_idx],
-            "test_y": test_y[t_idx], "test_classes": test.y[t_idx], "source": getattr(train, "source", "")}
+    split = cached_split(dataset, tuple(normal), root)
+    keep = torch.from_numpy(subsample(len(split.train_x), n_train, seed))
+    t_idx = torch.from_numpy(subsample(len(split.test_x), n_test, seed, split.test_y.numpy()))
+    return {"train_x": split.train_x[keep], "train_classes": split.train_classes[keep],
+            "test_x": split.test_x[t_idx], "test_y": split.test_y[t_idx], "test_classes": split.test_classes[t_idx],
+            "source": split.source}
 
 
 def nmi_report(true: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str, float]:
@@ -410,10 +316,8 @@ def nmi_report(true: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[str,
             "purity": float(table.max(1).sum() / max(len(true), 1))}
 
 
-def run(cfg: CLADConfig, device: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """The whole CLAD pipeline on one super-category split; returns a flat, JSON-able record."""
+def _run(cfg: CLADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
     t_start, cpu_start = time.perf_counter(), time.process_time()
-    dev = pick_device(device)
     d = super_category_data(cfg.dataset, cfg.normal_class, cfg.seed, cfg.n_train, cfg.n_test, cfg.data_root)
     x, classes = d["train_x"], d["train_classes"].numpy()
     c, size = x.shape[1], x.shape[2]
@@ -457,9 +361,7 @@ def run(cfg: CLADConfig, device: str | None = None, progress: bool = True) -> di
         "test_time": score_time, "wall_time": time.perf_counter() - t_start,
         "cpu_time": time.process_time() - cpu_start,  # process CPU seconds: a load-independent cost measure
         "n_params": sum(p.numel() for p in clf.parameters()),
-        "n_train": len(x), "n_test": len(test_y), "data_source": d["source"], "device": device_name(dev),
-        "adcore": __version__,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "n_train": len(x), "n_test": len(test_y), "data_source": d["source"], **record_tail(dev),
     }
 
 
@@ -478,10 +380,12 @@ def _view(codes: np.ndarray, classes: np.ndarray, labels: np.ndarray, n: int, se
 
 
 @dataclass(frozen=True)
-class OCSVMConfig:
+class OCSVMConfig(RunSpec):
     """RBF one-class SVM on flattened pixels in [0, 1] (or on ``pca`` principal components of them, fit on the
     normal training images). ν and γ are fixed a priori, never tuned on the test set: ν = 0.1 (the expected
     fraction of training points outside the boundary) and γ = 'scale' = 1 / (d · Var(X_train))."""
+
+    TAG: ClassVar[str] = "ocsvm"
 
     dataset: str = "fmnist"
     normal_class: tuple[int, ...] = (0, 2, 4, 6)
@@ -496,226 +400,34 @@ class OCSVMConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "normal_class", tuple(int(c) for c in self.normal_class))
+        super().__post_init__()
 
-    def key(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("data_root")
-        d["normal_class"] = list(self.normal_class)
-        return {"model": "ocsvm", **d}
+    def validate(self) -> None:
+        check_choice("dataset", self.dataset, DATASETS)
 
-    def replace(self, **kw) -> "OCSVMConfig":
-        return dataclasses.replace(self, **kw)
+    def run(self, device: str | None = None, progress: bool = True) -> dict[str, Any]:
+        """Fit the OC-SVM on the normal training images and score the test set (anomaly score = −decision)."""
+        from sklearn.decomposition import PCA
 
-
-def run_ocsvm(cfg: OCSVMConfig, device: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """Fit the OC-SVM on the normal training images and score the test set (anomaly score = −decision)."""
-    from sklearn.decomposition import PCA
-    from sklearn.svm import OneClassSVM
-
-    t_start = time.perf_counter()
-    d = super_category_data(cfg.dataset, cfg.normal_class, cfg.seed, cfg.n_train, cfg.n_test, cfg.data_root)
-    x = d["train_x"]
-    if cfg.max_train is not None and len(x) > cfg.max_train:
-        x = x[torch.from_numpy(_subsample(len(x), cfg.max_train, cfg.seed))]
-    train_f = x.flatten(1).numpy().astype(np.float64) / 255
-    test_f = d["test_x"].flatten(1).numpy().astype(np.float64) / 255
-    if cfg.pca:
-        pca = PCA(cfg.pca, random_state=cfg.seed).fit(train_f)
-        train_f, test_f = pca.transform(train_f), pca.transform(test_f)
-    gamma = 1.0 / (train_f.shape[1] * train_f.var()) if cfg.gamma == "scale" else float(cfg.gamma)
-    t0 = time.perf_counter()
-    svm = OneClassSVM(kernel="rbf", nu=cfg.nu, gamma=gamma).fit(train_f)
-    fit_time = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    scores = -svm.decision_function(test_f)
-    test_time = time.perf_counter() - t0
-    return {**cfg.key(), "auc": float(roc_auc_score(d["test_y"].numpy(), scores)), "gamma_value": gamma,
-            "n_support": int(len(svm.support_)), "train_time": fit_time, "test_time": test_time,
-            "wall_time": time.perf_counter() - t_start, "n_train": len(train_f), "n_test": len(test_f),
-            "data_source": d["source"], "device": device_name(torch.device("cpu")), "adcore": __version__,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-
-
-# --------------------------------------------------------------------------------------------- the chapter
-
-
-def run_any(cfg: CLADConfig | OCSVMConfig | RunConfig, device: str | None = None,
-            progress: bool = True) -> dict[str, Any]:
-    """The runner for a grid that mixes CLAD, OC-SVM and adcore.experiment runs."""
-    if isinstance(cfg, CLADConfig):
-        return run(cfg, device=device, progress=progress)
-    if isinstance(cfg, OCSVMConfig):
-        return run_ocsvm(cfg, device=device, progress=progress)
-    return run_experiment(cfg, device=device, progress=progress)
-
-
-def groups_of(s: dict[str, Any]) -> list[str]:
-    groups = s.get("groups") or list(SUPER_CATEGORIES.get(s["dataset"], {}))
-    if not groups:
-        raise ValueError(f"no super-categories defined for {s['dataset']!r}")
-    return list(groups)
-
-
-def chapter_runs(s: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
-    """(labels, config) for every super-category × seed × method of one part of the clad notebook's settings."""
-    from .data import super_category
-
-    seeds = list(range(s["seeds"])) if isinstance(s["seeds"], int) else list(s["seeds"])
-    out = []
-    for group in groups_of(s):
-        normal = super_category(s["dataset"], group)
-        for seed in seeds:
-            common = dict(dataset=s["dataset"], normal_class=normal, seed=seed, n_train=s.get("n_train"),
-                          n_test=s.get("n_test"))
-            deep = RunConfig(**common, epochs=s["baseline_epochs"], lr=s.get("baseline_lr", 1e-3),
-                             milestones=tuple(s.get("baseline_milestones") or ()),
-                             batch_size=s.get("baseline_batch_size", 128))
-            for method in s["methods"]:
-                if method == "CLAD":
-                    cfg: Any = CLADConfig(**common, **{k: s[k] for k in _CLAD_KEYS if s.get(k) is not None})
-                elif method == "OC-SVM":
-                    cfg = OCSVMConfig(**common, **{k: s[f"ocsvm_{k}"] for k in ("nu", "gamma", "pca", "max_train")
-                                                   if f"ocsvm_{k}" in s})
-                elif method == "Deep SVDD":
-                    cfg = deep.replace(objective="deepsvdd", oe=None)
-                elif method == "HSC + OE":
-                    cfg = deep.replace(objective="hsc", oe=s.get("oe", "natural"), oe_size=s.get("oe_size"))
-                else:
-                    raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-                out.append(({"dataset": s["dataset"], "group": group, "method": method}, cfg))
-    return out
-
-
-_CLAD_KEYS = ("hidden", "ae_epochs", "ae_lr", "code_noise", "input_dropout", "k", "dec_tol", "dec_max_rounds",
-              "clf_epochs", "clf_lr", "clf_batch_size", "clf_width", "clf_augment", "temperature", "eps")
-
-
-def collect(runs: list[tuple[dict[str, Any], Any]], results_dir: str | os.PathLike, *, executor: str = "local",
-            address: str | None = None, device: str | None = None, progress: bool = True) -> pd.DataFrame:
-    """Run what is missing from the results store (resumable; locally or on Ray, as ``adcore.sweep.execute``)
-    and return one row per run: labels + record, AUC in %, the readable data name in ``data``."""
-    from .report import collect as report_collect
-
-    return report_collect(runs, results_dir, executor=executor, address=address, device=device,
-                          progress=progress, runner=run_any)
-
-
-def auc_table(df: pd.DataFrame) -> pd.DataFrame:
-    """AUROC (%) per (dataset, super-category) × method: mean over seeds (± std when more than one)."""
-    g = df.groupby(["dataset", "group", "method"], sort=False)["auc"]
-    mean, std, n = g.mean().unstack("method"), g.std(ddof=0).unstack("method"), g.count().max()
-    cols = [m for m in METHODS if m in mean.columns]
-    cells = mean[cols].map(lambda v: f"{v:.1f}")
-    if n > 1:
-        cells = cells + " ± " + std[cols].map(lambda v: f"{v:.1f}")
-    return cells
-
-
-def with_paper(df: pd.DataFrame) -> pd.DataFrame:
-    """Our mean AUROC beside the paper's published value where the data match (MNIST, CIFAR-10); "—" elsewhere."""
-    ref = paper.clad_table()
-    rows = []
-    for (ds, group, method), sub in df.groupby(["dataset", "group", "method"], sort=False):
-        published = ref.loc[(ds, group), method] if (ds, group) in ref.index and method in ref.columns else None
-        rows.append({"dataset": ds, "group": group, "method": method, "ours": round(sub["auc"].mean(), 1),
-                     "paper": "—" if published is None or math.isnan(published) else f"{published:.1f}"})
-    return pd.DataFrame(rows).set_index(["dataset", "group", "method"])
-
-
-def nmi_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The self-labels of each CLAD run: NMI after DEC, after k-means alone, by chance; purity; DEC rounds."""
-    c = df[df["method"] == "CLAD"]
-    cols = ["nmi", "nmi_kmeans", "nmi_chance", "purity", "dec_rounds", "clf_train_acc"]
-    return c.groupby(["dataset", "group"], sort=False)[cols].mean().round(3)
-
-
-def plot_codes(record: dict[str, Any], axes=None, class_names: Sequence[str] | None = None):
-    """Two scatter plots of the PCA view of a CLAD run's codes: coloured by true class and by DEC label."""
-    import matplotlib.pyplot as plt
-
-    v = record["view"]
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    for ax, key, title in ((axes[0], "true", "true class"), (axes[1], "dec", "DEC self-label")):
-        values = np.asarray(v[key])
-        for j, val in enumerate(np.unique(values)):
-            m = values == val
-            name = class_names[val] if key == "true" and class_names is not None else str(val)
-            ax.scatter(np.asarray(v["x"])[m], np.asarray(v["y"])[m], s=6, color=plt.cm.tab10(j % 10), label=name)
-        ax.set_title(f"codes (PCA), coloured by {title}")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.legend(fontsize=7, markerscale=2, loc="best", ncol=2)
-    return axes
-
-
-def run_card(s: dict[str, Any], runs: list[tuple[dict[str, Any], Any]], df: pd.DataFrame,
-             device: str | None = None) -> pd.DataFrame:
-    """The facts a reader needs before trusting the chapter's numbers: settings from the configurations, data and
-    device from the records (``df`` from ``collect``)."""
-    cfgs = [c for _, c in runs]
-    cl = [c for c in cfgs if isinstance(c, CLADConfig)]
-    deep = [c for c in cfgs if isinstance(c, RunConfig)]
-
-    def vals(items, f) -> str:
-        return ", ".join(sorted({str(f(c)) for c in items})) or "—"
-
-    devices = sorted({d for d in df.get("device", []) if isinstance(d, str)})
-    rows = {
-        "profile": s["profile"],
-        "dataset": ", ".join(dict.fromkeys(df["data"])) if "data" in df else ", ".join(dict.fromkeys(
-            c.dataset for c in cfgs)),
-        "super-categories": ", ".join(dict.fromkeys(f"{lab['dataset']} {lab['group']}" for lab, _ in runs)),
-        "methods": ", ".join(dict.fromkeys(lab["method"] for lab, _ in runs)),
-        "training images per group": vals(cfgs, lambda c: c.n_train).replace("None", "all"),
-        "test images": vals(cfgs, lambda c: c.n_test).replace("None", "all"),
-        "CLAD stages": vals(cl, lambda c: f"autoencoder {c.ae_epochs} epochs (code {c.hidden}); DEC k = {c.k}, "
-                                         f"at most {c.dec_max_rounds} rounds; classifier {c.clf_epochs} epochs, "
-                                         f"lr {c.clf_lr:g}"),
-        "classifier": vals(cl, lambda c: f"ResNet-18, small-image stem, width {c.clf_width}"
-                                         + (" (standard)" if c.clf_width == 64 else " (reduced; standard is 64)")),
-        "ODIN": vals(cl, lambda c: f"T = {c.temperature:g}, ε = {c.eps:g}"),
-        "Deep SVDD / HSC + OE": vals(deep, lambda c: f"{c.epochs} epochs")
-        + "; OE " + vals([c for c in deep if c.oe], lambda c: f"{c.oe} ({c.oe_size or 'all'})"),
-        "seeds": len({c.seed for c in cfgs}),
-        "runs": len(cfgs),
-        "device": ", ".join(devices) if devices else device_name(pick_device(device)),
-        "torch": torch.__version__,
-    }
-    return pd.DataFrame({"setting": list(rows), "value": [str(v) for v in rows.values()]}).set_index("setting")
-
-
-def summary(df: pd.DataFrame) -> dict[str, str]:
-    """Strings for the chapter's prose, computed from the runs (so that no number is typed in)."""
-    means = df.groupby("method")["auc"].mean()
-
-    def mean_of(m: str) -> str:
-        return f"{means[m]:.1f}" if m in means.index else "n/a (not run)"
-
-    per_group = df.groupby(["dataset", "group", "method"])["auc"].mean().unstack("method")
-    out = {"clad_mean_" + k: mean_of(m) for k, m in
-           (("clad", "CLAD"), ("svdd", "Deep SVDD"), ("ocsvm", "OC-SVM"), ("hsc", "HSC + OE"))}
-    out["clad_best"] = f"{means.idxmax()} ({means.max():.1f})" if len(means) else "n/a"
-    one_class = [m for m in ("Deep SVDD", "OC-SVM") if m in per_group.columns]
-    if "CLAD" in per_group.columns and one_class:
-        wins = int((per_group["CLAD"] > per_group[one_class].max(1)).sum())
-        out["clad_wins"] = f"{wins} of {len(per_group)}"
-    else:
-        out["clad_wins"] = "n/a (CLAD or the one-class baselines not run)"
-    if "HSC + OE" in per_group.columns and "CLAD" in per_group.columns:
-        out["clad_vs_hsc"] = f"{int((per_group['CLAD'] > per_group['HSC + OE']).sum())} of {len(per_group)}"
-    else:
-        out["clad_vs_hsc"] = "n/a"
-    c = df[df["method"] == "CLAD"]
-    for key, col in (("clad_nmi", "nmi"), ("clad_nmi_kmeans", "nmi_kmeans"), ("clad_nmi_chance", "nmi_chance"),
-                     ("clad_purity", "purity")):
-        out[key] = f"{c[col].mean():.2f}" if len(c) else "n/a"
-    if len(c):
-        lo, hi = c.groupby("group")["nmi"].mean().agg(["min", "max"])
-        out["clad_nmi_range"] = f"{lo:.2f}–{hi:.2f}"
-        above = c["nmi"].mean() > 3 * c["nmi_chance"].mean() + 0.05
-        out["clad_nmi_verdict"] = ("the self-labels carry class information well above chance" if above else
-                                   "the self-labels carry little more class information than chance")
-    else:
-        out["clad_nmi_range"] = out["clad_nmi_verdict"] = "n/a (CLAD not run)"
-    return out
+        t_start = time.perf_counter()
+        d = super_category_data(self.dataset, self.normal_class, self.seed, self.n_train, self.n_test,
+                                self.data_root)
+        x = d["train_x"]
+        if self.max_train is not None and len(x) > self.max_train:
+            x = x[torch.from_numpy(subsample(len(x), self.max_train, self.seed))]
+        train_f = x.flatten(1).numpy().astype(np.float64) / 255
+        test_f = d["test_x"].flatten(1).numpy().astype(np.float64) / 255
+        if self.pca:
+            pca = PCA(self.pca, random_state=self.seed).fit(train_f)
+            train_f, test_f = pca.transform(train_f), pca.transform(test_f)
+        gamma = 1.0 / (train_f.shape[1] * train_f.var()) if self.gamma == "scale" else float(self.gamma)
+        t0 = time.perf_counter()
+        svm = OCSVM(nu=self.nu, gammas=(gamma,)).fit(train_f)
+        fit_time = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        scores = svm.score(test_f)
+        test_time = time.perf_counter() - t0
+        return {**self.key(), "auc": float(roc_auc_score(d["test_y"].numpy(), scores)), "gamma_value": gamma,
+                "n_support": int(len(svm.model.support_)), "train_time": fit_time, "test_time": test_time,
+                "wall_time": time.perf_counter() - t_start, "n_train": len(train_f), "n_test": len(test_f),
+                "data_source": d["source"], **record_tail(torch.device("cpu"))}

@@ -13,6 +13,7 @@ as ``.npz`` arrays, so JPEGs are decoded once per machine.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import hashlib
 import io
@@ -75,6 +76,7 @@ class ADSplit:
     """One-vs-rest anomaly detection split: train on the normal classes, test on everything."""
 
     train_x: torch.Tensor  # uint8 normal training images
+    train_classes: torch.Tensor  # their original class labels (super-category splits hold several)
     test_x: torch.Tensor  # uint8 full test set
     test_y: torch.Tensor  # int64, 0 = normal, 1 = anomaly
     test_classes: torch.Tensor  # original class labels of the test set
@@ -136,15 +138,56 @@ def ad_split(name: str, normal: int | Sequence[int], root: str | os.PathLike | N
     super-category splits."""
     _check_name(name)
     normal_classes = _normal_classes(normal, _N_CLASSES[name])
-    train, test = load_images(name, "train", root, download), load_images(name, "test", root, download)
+    train, test = cached_images(name, "train", root, download), cached_images(name, "test", root, download)
     normal_t = torch.tensor(normal_classes)
-    return ADSplit(train_x=train.x[torch.isin(train.y, normal_t)],
+    is_normal = torch.isin(train.y, normal_t)
+    return ADSplit(train_x=train.x[is_normal],
+                   train_classes=train.y[is_normal],
                    test_x=test.x,
                    test_y=(~torch.isin(test.y, normal_t)).long(),
                    test_classes=test.y,
                    normal_classes=normal_classes,
                    dataset=name,
                    source=train.source)
+
+
+@functools.lru_cache(maxsize=8)
+def _split(name: str, normal: int | tuple[int, ...], root: str | None, env: str | None) -> ADSplit:
+    return ad_split(name, normal, root)
+
+
+def cached_split(name: str, normal: int | Sequence[int], root: str | os.PathLike | None = None) -> ADSplit:
+    """:func:`ad_split`, kept per process (keyed by the arguments and ``$ADCORE_DATA``): runs of one class
+    share it."""
+    normal = int(normal) if isinstance(normal, (int, np.integer)) else tuple(int(c) for c in normal)
+    return _split(name, normal, None if root is None else str(root), os.environ.get("ADCORE_DATA"))
+
+
+@functools.lru_cache(maxsize=6)
+def _images(name: str, split: str, root: str | None, download: bool, env: str | None) -> ImageSet:
+    return load_images(name, split, root, download)
+
+
+def cached_images(name: str, split: str = "train", root: str | os.PathLike | None = None,
+                  download: bool = True) -> ImageSet:
+    """:func:`load_images`, kept per process (keyed by the arguments and ``$ADCORE_DATA``)."""
+    return _images(name, split, None if root is None else str(root), download, os.environ.get("ADCORE_DATA"))
+
+
+def subsample(n: int, k: int | None, seed: int, strata: np.ndarray | None = None) -> np.ndarray:
+    """Sorted indices of a seeded subsample of size k out of n (all when k is None or >= n); stratified over
+    ``strata`` (e.g. normal / anomaly test labels) so that every stratum stays present in its proportion."""
+    if k is None or k >= n:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    if strata is None:
+        return np.sort(rng.choice(n, k, replace=False))
+    out = []
+    for s in np.unique(strata):
+        members = np.flatnonzero(strata == s)
+        take = max(1, round(k * len(members) / n))
+        out.append(rng.choice(members, min(take, len(members)), replace=False))
+    return np.sort(np.concatenate(out))
 
 
 def _normal_classes(normal: int | Sequence[int], n_classes: int) -> tuple[int, ...]:

@@ -21,7 +21,6 @@ labelled-anomaly sweep is a single run per class and seed.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -32,10 +31,9 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from . import __version__
 from .baselines import BASELINES, make_baseline, torch_threads
-from .data import _N_CLASSES, load_images
-from .experiment import _subsample, device_name
+from .config import RunSpec, check_choice, record_tail
+from .data import _N_CLASSES, cached_images, subsample
 from .nets import make_sad_net, mlp_for, n_params, sad_net_for
 from .objectives import make_objective
 from .pretrain import Reconstruction, ReconstructionError, encode, init_from_pretrained, pretrain
@@ -54,7 +52,7 @@ _TRAIN_FIELDS = ("epochs", "lr", "milestones", "weight_decay")
 
 
 @dataclass(frozen=True)
-class SADConfig:
+class SADConfig(RunSpec):
     """Every setting of one Deep SVDD / Deep SAD chapter run. Defaults are the Deep SAD seed's."""
 
     dataset: str = "fmnist"  # an image dataset (fmnist, mnist, cifar10) or a tabular one (sk-wdbc, sk-wine, ODDS)
@@ -91,13 +89,11 @@ class SADConfig:
     seed: int = 0
     data_root: str | None = None
 
-    def replace(self, **kw) -> "SADConfig":
-        return dataclasses.replace(self, **kw)
+    def validate(self) -> None:
+        check_choice("method", self.method, METHODS)
 
     def canonical(self) -> "SADConfig":
         """The same computation with every unused field at its default (see the module docstring)."""
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         d = SADConfig()
         c = self
         m = c.method
@@ -140,14 +136,13 @@ class SADConfig:
             reset += ["normal_class", "preprocess"]
         return c.replace(**{f: getattr(d, f) for f in reset})
 
-    def key(self) -> dict[str, Any]:
-        """Fields that define the result (of the canonical config; the data path excluded), JSON-friendly."""
-        d = dataclasses.asdict(self.canonical())
-        d.pop("data_root")
-        d["milestones"] = list(d["milestones"])
-        d["ae_milestones"] = list(d["ae_milestones"])
-        d["gammas"] = None if d["gammas"] is None else list(d["gammas"])
-        return d
+    def run(self, device: str | None = None, progress: bool = True) -> dict[str, Any]:
+        """Train and evaluate this configuration; a flat record (canonical config, AUC, timings, sizes).
+        Tabular runs (small MLPs) use one CPU thread, which is faster for them."""
+        cfg = self.canonical()
+        dev = pick_device(device)
+        with torch_threads(1 if dev.type == "cpu" and is_tabular(cfg.dataset) else None):
+            return _run(cfg, dev, progress)
 
 
 @dataclass
@@ -167,11 +162,6 @@ class SADData:
         return self.train_semi != -1
 
 
-@lru_cache(maxsize=4)
-def _images(name: str, split: str, root: str | None):
-    return load_images(name, split, root)
-
-
 @lru_cache(maxsize=8)
 def _data(dataset: str, normal_class: int, rkn: float, rko: float, rp: float, n_known: int,
           known_class: int | None, preprocess: str, n_train: int | None, n_test: int | None, seed: int,
@@ -182,13 +172,13 @@ def _data(dataset: str, normal_class: int, rkn: float, rko: float, rp: float, n_
             t.test_y
         normal, outliers = [0], [1]
     else:
-        tr, te = _images(dataset, "train", root), _images(dataset, "test", root)
+        tr, te = cached_images(dataset, "train", root), cached_images(dataset, "test", root)
         train_x, train_labels = tr.x, tr.y.numpy()
         normal, outliers = [normal_class], [c for c in range(_N_CLASSES[dataset]) if c != normal_class]
         test_x, test_y = te.x, (te.y.numpy() != normal_class).astype(np.int64)
     known = known_classes(outliers, n_known, known_class, seed)
     s = make_semisupervised(train_labels, normal, outliers, known, rkn, rko, rp, seed, n_normal=n_train)
-    keep = _subsample(len(test_x), n_test, seed, test_y)
+    keep = subsample(len(test_x), n_test, seed, test_y)
     test_x, test_y = test_x[torch.from_numpy(keep)], test_y[keep]
     train_x = train_x[torch.from_numpy(s.idx)]
     if not is_tabular(dataset):
@@ -249,15 +239,6 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
     if not np.all(np.isfinite(s)):
         raise FloatingPointError("non-finite anomaly scores")
     return float(roc_auc_score(y, s))
-
-
-def run(cfg: SADConfig, device: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train and evaluate one configuration; returns a flat record (canonical config, AUC, timings, sizes).
-    Tabular runs (small MLPs) use one CPU thread, which is faster for them."""
-    cfg = cfg.canonical()
-    dev = pick_device(device)
-    with torch_threads(1 if dev.type == "cpu" and is_tabular(cfg.dataset) else None):
-        return _run(cfg, dev, progress)
 
 
 def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
@@ -328,84 +309,5 @@ def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
         "n_test": int(len(data.test_y)),
         "test_anomaly_ratio": float(np.mean(data.test_y)),
         **extra,
-        "device": device_name(dev),
-        "adcore": __version__,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **record_tail(dev),
     }
-
-
-# --- The chapter's grid ------------------------------------------------------------------------------------------
-
-# Method labels of the chapter -> the config fields that define them.
-CHAPTER_METHODS: dict[str, dict[str, Any]] = {
-    "Deep SAD": dict(method="deepsad"),
-    "Deep SVDD": dict(method="deepsvdd"),
-    "Deep SVDD (soft-boundary)": dict(method="deepsvdd_soft"),
-    "Autoencoder": dict(method="ae"),
-    "OC-SVM": dict(method="ocsvm"),
-    "KDE": dict(method="kde"),
-    "Isolation Forest": dict(method="isoforest"),
-    "SSAD": dict(method="ssad"),
-    "SemiDGM": dict(method="semidgm"),
-    "OC-SVM (hybrid)": dict(method="ocsvm", hybrid=True),
-    "KDE (hybrid)": dict(method="kde", hybrid=True),
-    "Isolation Forest (hybrid)": dict(method="isoforest", hybrid=True),
-    "SSAD (hybrid)": dict(method="ssad", hybrid=True),
-}
-SECTIONS = ("unsupervised", "labelled", "pollution", "tabular")
-_CFG_KEYS = ("dataset", "n_train", "n_test", "preprocess", "net", "rep_dim", "ae_epochs", "ae_lr", "ae_milestones",
-             "ae_weight_decay", "epochs", "lr", "milestones", "weight_decay", "batch_size", "eta", "nu", "warm_up",
-             "kappa", "gammas", "dgm_epochs", "dgm_lr", "data_root")
-
-
-def _base(s: dict[str, Any]) -> SADConfig:
-    kw = {k: s[k] for k in _CFG_KEYS if k in s}
-    for k in ("ae_milestones", "milestones", "gammas"):
-        if kw.get(k) is not None:
-            kw[k] = tuple(kw[k])
-    return SADConfig(**kw)
-
-
-def _seeds(n: int | list[int]) -> list[int]:
-    return list(range(n)) if isinstance(n, int) else list(n)
-
-
-def chapter_runs(s: dict[str, Any]) -> list[tuple[dict[str, Any], SADConfig]]:
-    """(labels, canonical config) for every run of the chapter's settings ``s`` (see ``adcore.profiles``).
-
-    Sections: ``unsupervised`` (gamma_l = gamma_p = 0), ``labelled`` (gamma_l sweep at fixed pollution),
-    ``pollution`` (gamma_p sweep at fixed gamma_l), ``tabular``. Image sections use the first ``max_classes`` of
-    ``classes``; a section's own keys override the chapter's (e.g. its ``preprocess``). SemiDGM needs labelled
-    anomalies and is left out where gamma_l = 0."""
-    out: list[tuple[dict[str, Any], SADConfig]] = []
-    for name in SECTIONS:
-        sec = s.get(name)
-        if not sec:
-            continue
-        merged = {**s, **{k: v for k, v in sec.items() if k in _CFG_KEYS}}
-        base = _base(merged)
-        if name == "tabular":
-            cells = [(ds, 0, seed) for ds in sec["datasets"] for seed in _seeds(sec.get("seeds", s["seeds"]))]
-        else:
-            classes = list(s["classes"])[:sec.get("max_classes") or None]
-            cells = [(base.dataset, c, seed) for c in classes for seed in _seeds(s["seeds"])]
-        if name == "unsupervised":
-            points = [(0.0, 0.0)]
-        elif name == "labelled":
-            points = [(r, sec.get("pollution", 0.0)) for r in sec["ratios"]]
-        elif name == "pollution":
-            points = [(sec.get("labelled", 0.05), r) for r in sec["ratios"]]
-        else:
-            points = [(sec.get("labelled", 0.05), sec.get("pollution", 0.0))]
-        for ds, cls, seed in cells:
-            for gl, gp in points:
-                for label in sec["methods"]:
-                    spec = CHAPTER_METHODS[label]
-                    if spec["method"] == "semidgm" and gl == 0:
-                        continue
-                    cfg = base.replace(dataset=ds, normal_class=cls, seed=seed, ratio_known_outlier=gl,
-                                       ratio_pollution=gp, n_known_outlier_classes=sec.get("known_classes", 1),
-                                       **spec)
-                    ratio = gl if name == "labelled" else gp if name == "pollution" else 0.0
-                    out.append(({"section": name, "method": label, "ratio": ratio}, cfg.canonical()))
-    return out

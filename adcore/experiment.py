@@ -1,38 +1,38 @@
-"""One run = one normal class (or super-category), one objective, one OE set, one seed -> one plain record.
+"""One-vs-rest runs with Outlier Exposure: one normal class (or super-category), one objective, one OE set, one
+seed -> one plain record.
 
-``RunConfig`` holds every knob; ``run(config)`` loads data (cached per process), builds the network, trains,
+``RunConfig`` holds every knob; ``cfg.run()`` loads the data (kept per process), builds the network, trains,
 scores the test set and returns a flat dict ready for a pandas table or the results store. ``run`` is
-``prepare`` + ``train`` + ``finish``; ``adcore.multi.run_many`` uses the same two halves around one K-model
-training job, so its records are the same.
+``prepare`` + train + ``finish``; ``RunConfig.run_group`` trains configurations with equal ``group_key()`` K at a
+time (:func:`adcore.train.train_many`) between the same two halves, so its records are those of ``run``.
 """
 from __future__ import annotations
 
-import dataclasses
-import platform
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Callable, ClassVar, Hashable, Sequence
 
-from torch.utils.data import Dataset
-
-import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
+from torch.utils.data import Dataset
 
-from . import __version__
-from .augment import default_recipe, gaussian_blur
-from .data import ad_split
-from .nets import make_net, n_params, net_for_shape
-from .objectives import make_objective
-from .oe import make_oe
-from .objectives import Objective
-from .train import TrainLog, make_generator, pick_device, score, seed_everything, train
+from .augment import RECIPES, default_recipe, gaussian_blur
+from .config import RunSpec, check_choice, record_tail
+from .data import DATASETS, cached_split, subsample
+from .nets import DEFAULT_REP_DIM, NETS, make_net, n_params, net_for_shape
+from .objectives import HSC_NORMS, OBJECTIVES, Objective, make_objective
+from .oe import OE_SOURCES, make_oe
+from .train import TrainLog, make_generator, pick_device, score, seed_everything, train, train_many
+
+STREAMED_OE = ("tinyimages", "imagenet22k")  # OE sources that return a Dataset: such runs train alone
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(RunSpec):
     """Every setting of one run. ``None`` means "the default for this dataset/objective"."""
+
+    PATHS: ClassVar[tuple[str, ...]] = ("data_root", "oe_root")
 
     dataset: str = "fmnist"
     normal_class: int | tuple[int, ...] = 0
@@ -53,22 +53,85 @@ class RunConfig:
     hsc_norm: str = "l2_squared_linear"
     focal_gamma: float = 2.0
     seed: int = 0
-    n_train: int | None = None  # subsample the normal training set (smoke runs)
-    n_test: int | None = None  # subsample the test set, stratified by normal/anomaly (smoke runs)
+    n_train: int | None = None  # subsample the normal training set
+    n_test: int | None = None  # subsample the test set, stratified by normal/anomaly
     data_root: str | None = None
     oe_root: str | None = None
 
-    def key(self) -> dict[str, Any]:
-        """Fields that define the result (paths excluded), in a JSON-friendly form."""
-        d = dataclasses.asdict(self)
-        for k in ("data_root", "oe_root"):
-            d.pop(k)
-        d["normal_class"] = list(self.normal_class) if isinstance(self.normal_class, tuple) else self.normal_class
-        d["milestones"] = list(self.milestones)
-        return d
+    def validate(self) -> None:
+        check_choice("dataset", self.dataset, (*DATASETS, "imagenet30"))  # imagenet30: the loader is on its way
+        check_choice("objective", self.objective, OBJECTIVES)
+        check_choice("oe", self.oe, (*OE_SOURCES, None))
+        check_choice("net", self.net, (*NETS, None))
+        check_choice("augment", self.augment, (*RECIPES, None))
+        check_choice("hsc_norm", self.hsc_norm, HSC_NORMS)
 
-    def replace(self, **kw) -> "RunConfig":
-        return dataclasses.replace(self, **kw)
+    def run(self, device: str | None = None, progress: bool = True, *, amp: bool = False,
+            channels_last: bool = False, compile: bool = False, mode: str = "auto") -> dict[str, Any]:
+        """Train and evaluate this configuration; a flat record (config, AUC, timings, sizes). ``amp`` (bf16
+        autocast), ``channels_last`` and ``compile`` are speed options of the trainer; ``amp`` changes results
+        slightly and is recorded."""
+        p = prepare(self, device)
+        try:
+            log = train(p.net, p.objective, p.train_x, p.oe, augment=p.augment, device=p.device, progress=progress,
+                        generator=make_generator(p.device, p.rng_seed), amp=amp, channels_last=channels_last,
+                        compile=compile, **train_kwargs(self))
+        except FloatingPointError as e:
+            raise FloatingPointError(f"run {self.describe()}: {e}") from e
+        return finish(p, log, amp)
+
+    def group_key(self) -> Hashable | None:
+        """Runs with equal keys train in the same steps: same image shape, net, rep_dim, bias, head, batch size
+        and steps per epoch, OE or not, schedule and augmentation (classes, seeds, objectives with the same head,
+        OE sources, sizes and blur may differ). None for streamed OE sources and for data that do not load."""
+        if self.oe in STREAMED_OE:
+            return None
+        try:
+            x = cached_split(self.dataset, self.normal_class, self.data_root).train_x
+            objective = make_objective(self.objective, **objective_kwargs(self))
+        except Exception:  # noqa: BLE001 - run() reports the error when this configuration's turn comes
+            return None
+        n = train_size(self, len(x))
+        if n == 0:
+            return None
+        shape = tuple(x.shape[1:])
+        net = self.net or net_for_shape(shape)
+        bs = min(self.batch_size, n)
+        return (shape, str(x.dtype), net, self.rep_dim or DEFAULT_REP_DIM.get(net),
+                objective.bias_allowed if self.bias is None else self.bias, objective.head, bs, n // bs,
+                self.oe is not None, self.epochs, self.lr, self.weight_decay, tuple(self.milestones),
+                self.augment or default_recipe(shape))
+
+    @classmethod
+    def run_group(cls, configs: Sequence["RunConfig"], device: str | None = None, progress: bool = False,
+                  on_record: Callable[[Any, dict], Any] | None = None,
+                  on_error: Callable[[Any, BaseException], Any] | None = None, *, amp: bool = False,
+                  channels_last: bool = False, compile: bool = False, mode: str = "auto") -> None:
+        """Train configurations of one ``group_key()`` as one K-model job; report each record as it is scored.
+        A model whose loss becomes non-finite goes to ``on_error`` (raised when None); the others go on."""
+        dev = pick_device(device)
+        pools: dict[tuple, Any] = {}
+        prepared = {}
+        for i in sorted(range(len(configs)), key=lambda i: repr(_data_key(configs[i]))):  # data cache hits
+            p = prepared[i] = prepare(configs[i], dev)
+            train_key, oe_key = _pool_keys(p.cfg, tuple(p.train_x.shape[1:]))
+            p.train_x = pools.setdefault(("train", *train_key), p.train_x)
+            if p.oe is not None:
+                p.oe = pools.setdefault(("oe", *oe_key), p.oe)
+        preps = [prepared[i] for i in range(len(configs))]
+        logs = train_many([p.net for p in preps], [p.objective for p in preps], [p.train_x for p in preps],
+                          [p.oe for p in preps] if preps[0].oe is not None else None, augment=preps[0].augment,
+                          device=dev, generators=[make_generator(dev, p.rng_seed) for p in preps],
+                          progress=progress, mode=mode, keep_going=True, amp=amp, channels_last=channels_last,
+                          compile=compile, **train_kwargs(preps[0].cfg))
+        for p, log in zip(preps, logs):
+            if log.error:
+                err = FloatingPointError(f"run {p.cfg.describe()}: {log.error}")
+                if on_error is None:
+                    raise err
+                on_error(p.cfg, err)
+            elif on_record is not None:
+                on_record(p.cfg, finish(p, log, amp))
 
 
 def objective_kwargs(cfg: RunConfig) -> dict[str, Any]:
@@ -79,9 +142,15 @@ def objective_kwargs(cfg: RunConfig) -> dict[str, Any]:
     return {}
 
 
-@lru_cache(maxsize=8)
-def _split(dataset: str, normal: int | tuple[int, ...], root: str | None):
-    return ad_split(dataset, normal, root=root)
+def train_kwargs(cfg: RunConfig) -> dict[str, Any]:
+    """The trainer's settings for ``cfg``."""
+    return dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                milestones=cfg.milestones)
+
+
+def train_size(cfg: RunConfig, n: int) -> int:
+    """Number of normal training samples a run of ``cfg`` uses out of ``n``."""
+    return n if cfg.n_train is None else min(n, cfg.n_train)
 
 
 @lru_cache(maxsize=4)
@@ -97,19 +166,16 @@ def _oe_pool(name: str, shape: tuple[int, int, int], size: int | None, seed: int
     return pool
 
 
-def _subsample(n: int, k: int | None, seed: int, strata: np.ndarray | None = None) -> np.ndarray:
-    """Indices of a seeded subsample of size k (stratified over ``strata`` so both test labels stay present)."""
-    if k is None or k >= n:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    if strata is None:
-        return np.sort(rng.choice(n, k, replace=False))
-    out = []
-    for s in np.unique(strata):
-        members = np.flatnonzero(strata == s)
-        take = max(1, round(k * len(members) / n))
-        out.append(rng.choice(members, min(take, len(members)), replace=False))
-    return np.sort(np.concatenate(out))
+def _data_key(cfg: RunConfig) -> tuple:
+    normal = tuple(cfg.normal_class) if isinstance(cfg.normal_class, (list, tuple)) else int(cfg.normal_class)
+    return cfg.dataset, normal, cfg.data_root
+
+
+def _pool_keys(cfg: RunConfig, shape: tuple) -> tuple[tuple, tuple]:
+    """Keys under which runs of one job share their (identical) training and OE pools."""
+    train_key = (*_data_key(cfg), cfg.n_train, cfg.seed if cfg.n_train is not None else None)
+    oe_key = (cfg.oe, shape, cfg.oe_size, cfg.seed, cfg.oe_classes, cfg.blur, cfg.oe_root)
+    return train_key, oe_key
 
 
 @dataclass
@@ -127,25 +193,19 @@ class Prepared:
     net: torch.nn.Module
     augment: str
     rng_seed: int
-    t_start: float
-    data_source: str = ""  # where the images came from (e.g. "CIFAR-10 (JPEG copy)"), for the book's run card
-
-
-def train_size(cfg: RunConfig, n: int) -> int:
-    """Number of normal training samples a run of ``cfg`` uses out of ``n``."""
-    return n if cfg.n_train is None else min(n, cfg.n_train)
+    prep_time: float
+    data_source: str = ""  # where the images came from (e.g. the CIFAR-10 JPEG tarball), for the run card
 
 
 def prepare(cfg: RunConfig, device: str | torch.device | None = None) -> Prepared:
     """Load the data and OE pool of ``cfg``, build its objective and its seeded network."""
     t_start = time.perf_counter()
-    dev = device if isinstance(device, torch.device) else pick_device(device)
-    normal = tuple(cfg.normal_class) if isinstance(cfg.normal_class, (list, tuple)) else int(cfg.normal_class)
-    split = _split(cfg.dataset, normal, cfg.data_root)
+    dev = pick_device(device)
+    split = cached_split(cfg.dataset, cfg.normal_class, cfg.data_root)
     train_x = split.train_x
     if train_size(cfg, len(train_x)) < len(train_x):
-        train_x = train_x[torch.from_numpy(_subsample(len(train_x), cfg.n_train, cfg.seed))]
-    test_idx = torch.from_numpy(_subsample(len(split.test_x), cfg.n_test, cfg.seed, split.test_y.numpy()))
+        train_x = train_x[torch.from_numpy(subsample(len(train_x), cfg.n_train, cfg.seed))]
+    test_idx = torch.from_numpy(subsample(len(split.test_x), cfg.n_test, cfg.seed, split.test_y.numpy()))
     test_x, test_y = split.test_x[test_idx], split.test_y[test_idx]
     shape = tuple(train_x.shape[1:])
 
@@ -158,11 +218,12 @@ def prepare(cfg: RunConfig, device: str | torch.device | None = None) -> Prepare
     net = make_net(cfg.net or net_for_shape(shape), cfg.rep_dim, bias=bias, head=objective.head)
     rng_seed = int(torch.randint(0, 2**62, (1,)))
     return Prepared(cfg, dev, train_x, test_x, test_y, objective, oe, net, cfg.augment or default_recipe(shape),
-                    rng_seed, t_start, split.source)
+                    rng_seed, time.perf_counter() - t_start, split.source)
 
 
 def finish(p: Prepared, log: TrainLog, amp: bool = False) -> dict[str, Any]:
-    """Score the test set with the trained network of ``p``; the run's flat record."""
+    """Score the test set with the trained network of ``p``; the run's flat record. Times are this run's own:
+    in a K-model job, its share of the training (job time / K)."""
     t0 = time.perf_counter()
     scores = score(p.net, p.objective, p.test_x, p.augment, p.device)
     test_time = time.perf_counter() - t0
@@ -171,7 +232,8 @@ def finish(p: Prepared, log: TrainLog, amp: bool = False) -> dict[str, Any]:
         "auc": float(roc_auc_score(p.test_y.numpy(), scores)),
         "train_time": log.train_time,
         "test_time": test_time,
-        "wall_time": time.perf_counter() - p.t_start,
+        "prep_time": p.prep_time,
+        "wall_time": p.prep_time + log.train_time + test_time,
         "images_per_s": log.images_per_s,
         "final_loss": log.losses[-1] if log.losses else None,
         "losses": log.losses,
@@ -182,40 +244,5 @@ def finish(p: Prepared, log: TrainLog, amp: bool = False) -> dict[str, Any]:
         "data_source": p.data_source,
         "models_in_step": log.models,
         "amp": amp,
-        "device": device_name(p.device),
-        "adcore": __version__,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **record_tail(p.device),
     }
-
-
-def train_kwargs(cfg: RunConfig) -> dict[str, Any]:
-    """The trainer's settings for ``cfg``."""
-    return dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                milestones=cfg.milestones)
-
-
-def run(cfg: RunConfig, device: str | None = None, progress: bool = True, *, amp: bool = False,
-        channels_last: bool = False, compile: bool = False) -> dict[str, Any]:
-    """Train and evaluate one configuration; returns a flat record (config, AUC, timings, sizes).
-
-    ``amp`` (bf16 autocast), ``channels_last`` and ``compile`` are speed options of the trainer; ``amp`` changes
-    results slightly and is recorded."""
-    p = prepare(cfg, device)
-    log = train(p.net, p.objective, p.train_x, p.oe, augment=p.augment, device=p.device, progress=progress,
-                generator=make_generator(p.device, p.rng_seed), amp=amp, channels_last=channels_last,
-                compile=compile, **train_kwargs(cfg))
-    return finish(p, log, amp)
-
-
-def device_name(dev: torch.device) -> str:
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def grid(base: RunConfig | None = None, **axes: Sequence[Any]) -> list[RunConfig]:
-    """Cartesian product of ``axes`` over a base config: ``grid(objective=['hsc','bce'], seed=range(3))``."""
-    configs = [base or RunConfig()]
-    for name, values in axes.items():
-        configs = [c.replace(**{name: v}) for c in configs for v in values]
-    return configs

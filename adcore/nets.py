@@ -1,4 +1,5 @@
-"""Networks of the Rethinking-AD seed (lukasruff/Classification-AD).
+"""Networks: the Rethinking-AD seed's (lukasruff/Classification-AD), the Deep SVDD / Deep SAD seeds' bias-free
+networks with their decoders, and CLAD's ResNet-18 classifier and convolutional autoencoder.
 
 Bias terms and affine BatchNorm are ON by default because every published run of the seed used them;
 ``bias=False`` turns both off, which Deep SVDD needs (a bias lets the network map everything onto the
@@ -56,14 +57,14 @@ class CBAM(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """ResNet BasicBlock with CBAM applied before the residual addition."""
+    """ResNet BasicBlock; with ``cbam``, CBAM is applied before the residual addition (the Rethinking seed)."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int, bias: bool):
+    def __init__(self, c_in: int, c_out: int, stride: int, bias: bool, cbam: bool):
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out, affine=bias), nn.ReLU(),
             nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out, affine=bias))
-        self.cbam = CBAM(c_out)
+        self.cbam = CBAM(c_out) if cbam else nn.Identity()
         self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
             nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out, affine=bias))
 
@@ -71,25 +72,37 @@ class BasicBlock(nn.Module):
         return F.relu(self.cbam(self.body(x)) + self.shortcut(x))
 
 
-class ResNet18CBAM(nn.Module):
-    """ResNet-18 with CBAM in every block, for 224-px inputs (the seed calls it imagenet_WideResNet)."""
+class ResNet18(nn.Module):
+    """ResNet-18 (He et al.) with ``out_dim`` outputs; convolutions initialised Kaiming-normal (fan-out).
 
-    def __init__(self, rep_dim: int = 256, bias: bool = True, small_input: bool = False):
+    ``cbam``: CBAM in every block (the Rethinking seed's ImageNet network, ``resnet18_cbam``). ``small_input``: a
+    3x3 stride-1 stem without max-pool, for 28-32 px images (CLAD's classifier); otherwise ImageNet's 7x7 stride-2
+    stem + 3x3 stride-2 max-pool. ``width``: the first stage's channels (stages w, 2w, 4w, 8w; 64 = standard).
+    ``bias=False``: no bias in the last layer and no affine BatchNorm.
+    """
+
+    def __init__(self, out_dim: int = 256, in_channels: int = 3, width: int = 64, *, cbam: bool = False,
+                 small_input: bool = False, bias: bool = True):
         super().__init__()
-        # small_input: 3x3 stride-1 stem, no max-pool, for 28-32 px images (used by CLAD).
-        stem = [nn.Conv2d(3, 64, 3, 1, 1, bias=False)] if small_input else [nn.Conv2d(3, 64, 7, 2, 3, bias=False)]
-        stem += [nn.BatchNorm2d(64, affine=bias), nn.ReLU()]
+        if small_input:
+            stem: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)]
+        else:
+            stem = [nn.Conv2d(in_channels, width, 7, 2, 3, bias=False)]
+        stem += [nn.BatchNorm2d(width, affine=bias), nn.ReLU()]
         if not small_input:
             stem.append(nn.MaxPool2d(3, 2, 1))
         blocks: list[nn.Module] = []
-        c_in = 64
-        for i, c_out in enumerate([64, 128, 256, 512]):
+        c_in = width
+        for i, c_out in enumerate([width, 2 * width, 4 * width, 8 * width]):
             for j in range(2):
-                blocks.append(BasicBlock(c_in, c_out, 2 if (j == 0 and i > 0) else 1, bias))
+                blocks.append(BasicBlock(c_in, c_out, 2 if (j == 0 and i > 0) else 1, bias, cbam))
                 c_in = c_out
         self.features = nn.Sequential(*stem, *blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.fc = nn.Linear(512, rep_dim, bias=bias)
-        self.rep_dim = rep_dim
+        self.fc = nn.Linear(c_in, out_dim, bias=bias)
+        self.rep_dim = out_dim
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))
@@ -128,10 +141,10 @@ def make_net(name: str, rep_dim: int | None = None, bias: bool = True, head: boo
     elif name == "cifar10_lenet":
         net = LeNet([3, 32, 64, 128], 4, 512, rep_dim, bias)
     else:
-        net = ResNet18CBAM(rep_dim, bias)
+        net = ResNet18(rep_dim, cbam=True, bias=bias)
     if head:
         net = WithHead(net, bias)
-    return xavier_init(net)
+    return net if name == "resnet18_cbam" else xavier_init(net)
 
 
 def net_for_shape(shape: tuple[int, ...]) -> str:
@@ -314,3 +327,41 @@ def mlp_for(x_dim: int) -> str:
         if kind == "mlp" and spec[0] == x_dim:
             return name
     return f"mlp:{x_dim}"
+
+
+# --- CLAD's autoencoder -------------------------------------------------------------------------------------
+
+class ConvAutoencoder(nn.Module):
+    """Three stride-2 3x3 conv blocks (32, 64, 128 channels, BN, LeakyReLU) → linear code of size ``hidden``;
+    a mirrored transposed-conv decoder with a sigmoid output (inputs are pixels in [0, 1]).
+
+    In training mode ``forward`` applies dropout to the input and adds N(0, code_noise²) to the code; in eval
+    mode it is the plain autoencoder. ``encode`` is the deterministic encoder, the features DEC clusters.
+    """
+
+    def __init__(self, channels: int = 1, size: int = 28, hidden: int = 10, code_noise: float = 0.1,
+                 input_dropout: float = 0.1):
+        super().__init__()
+        widths, sizes, layers = [channels, 32, 64, 128], [size], []
+        for c_in, c_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.01)]
+            sizes.append((sizes[-1] + 1) // 2)
+        self.encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * sizes[-1] ** 2, hidden))
+        up: list[nn.Module] = [nn.Linear(hidden, 128 * sizes[-1] ** 2), nn.Unflatten(1, (128, sizes[-1], sizes[-1]))]
+        rev_w, rev_s = widths[::-1], sizes[::-1]
+        for i, (c_in, c_out) in enumerate(zip(rev_w[:-1], rev_w[1:])):
+            pad = rev_s[i + 1] - (2 * rev_s[i] - 1)  # output_padding that restores the encoder's size
+            up.append(nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=pad))
+            up += [nn.BatchNorm2d(c_out), nn.LeakyReLU(0.01)] if i < 2 else [nn.Sigmoid()]
+        self.decoder = nn.Sequential(*up)
+        self.dropout = nn.Dropout(input_dropout)
+        self.code_noise, self.hidden = code_noise, hidden
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(self.dropout(x))
+        if self.training and self.code_noise:
+            z = z + self.code_noise * torch.randn_like(z)
+        return self.decoder(z)

@@ -6,8 +6,6 @@ the Deep SAD paper's semi-labels instead (+1 labelled normal, 0 unlabelled, -1 l
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -202,9 +200,3 @@ def make_objective(name: str, **kwargs) -> Objective:
     if name not in table:
         raise ValueError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}")
     return table[name](**kwargs)
-
-
-def check_finite(loss: float, epoch: int) -> None:
-    """Fail loudly on a NaN/inf loss instead of training on garbage."""
-    if not math.isfinite(loss):
-        raise FloatingPointError(f"loss became {loss} in epoch {epoch}; lower the learning rate or check inputs")

@@ -1,19 +1,38 @@
-"""One trainer for every objective.
+"""One trainer for every objective, for one model or K models in the same steps.
 
-Each step concatenates ``batch_size`` training samples with ``batch_size`` OE samples (the seed: 128 + 128),
-runs one forward/backward pass, and steps Adam. Data stay on the training device as uint8 tensors and are
-augmented there in batches, so there is no DataLoader and no host round trip per step for in-memory data.
+Each step concatenates ``batch_size`` training samples with ``batch_size`` OE samples (the seed: 128 + 128), runs
+one forward/backward pass, and steps Adam. Data stay on the training device as uint8 tensors and are augmented
+there in batches, so there is no DataLoader and no host round trip per step for in-memory data.
 
-Every random draw of a run (batch order, OE order, augmentation) comes from the run's own ``torch.Generator``,
-seeded from ``seed`` or, without one, by one draw from the global RNG. That is what lets ``adcore.multi`` train
-K models in one step and still give each exactly the batches it would see alone.
+Why K models: the paper's grids are thousands of runs of small LeNets (the CIFAR-10 table alone is 400 runs of 200
+epochs). One LeNet at batch 128 + 128 leaves a GPU mostly idle: each step is a few dozen tiny kernels whose launch
+overhead dominates. :func:`train_many` trains K models of one architecture in the same steps; :func:`train` is
+the case K = 1. Each model keeps its own data and OE pools (identical pools are stored once), its own
+``torch.Generator`` (batch order, OE order, augmentation), BatchNorm statistics, Adam state, LR schedule and
+objective instance (centres, the soft-boundary radius), and draws in the same order whatever K is, so a model
+trained with others sees exactly the batches it would see alone. Two modes:
+
+* ``"loop"`` (default on a CPU, and for K = 1): the networks run one after the other on their slices of the
+  shared batch. Bit for bit equal to K separate runs. On a CPU there is no idle hardware to fill: vmapped (grouped)
+  convolutions measured 2-5x slower per image than plain ones on 2 cores, so the loop is the honest choice there.
+  Measured with bench/multi_model.py on 2 shared cores (median of 3 rounds): seed-style 66 / adcore one model 69 /
+  adcore K=10 73 images/s with 2 threads; 150 / 183 / 177 with 1 thread and channels_last.
+* ``"vmap"`` (default on CUDA for K > 1): parameters and buffers are stacked (``torch.func`` ``stack_module_state``
+  + ``functional_call`` + ``vmap``), so each layer runs once for all K models; one Adam over the stacked tensors is
+  K independent Adams, as Adam is elementwise. Equal to K separate runs up to floating-point rounding.
+
+Either way the step is the same code: forward all models, one loss per model, one backward over their sum (each
+model's gradients come from its own loss alone), then every optimizer steps.
 """
 from __future__ import annotations
 
+import copy
+import math
 import random
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -21,8 +40,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .augment import Augment, make_augment
-from .objectives import Objective, check_finite
+from .augment import Augment, cat_params, make_augment
+from .objectives import Objective
+
+MODES = ("auto", "vmap", "loop")
 
 
 def seed_everything(seed: int) -> None:
@@ -60,8 +81,10 @@ def make_generator(device: torch.device, seed: int | None = None) -> torch.Gener
     return torch.Generator(device).manual_seed(int(seed))
 
 
-def pick_device(device: str | None = None) -> torch.device:
+def pick_device(device: str | torch.device | None = None) -> torch.device:
     """``None``/"auto" means CUDA when present, else CPU."""
+    if isinstance(device, torch.device):
+        return device
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -115,8 +138,8 @@ class TrainLog:
     epoch_times: list[float] = field(default_factory=list)
     train_time: float = 0.0
     images: int = 0  # images processed (normal + OE), for throughput figures
-    models: int = 1  # models trained in the same steps (adcore.multi); times are then the job's share per model
-    error: str | None = None  # adcore.multi with keep_going: why this model stopped (non-finite loss)
+    models: int = 1  # models trained in the same steps; times are then the job's share per model
+    error: str | None = None  # with keep_going: why this model stopped (non-finite loss)
 
     @property
     def images_per_s(self) -> float:
@@ -137,93 +160,258 @@ def autocast(device: torch.device, amp: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
 
 
-def train(net: nn.Module, objective: Objective, x: torch.Tensor, oe: torch.Tensor | Dataset | None = None, *,
-          targets: torch.Tensor | None = None, augment: str | Augment = "none", epochs: int = 10,
-          batch_size: int = 128, oe_batch_size: int | None = None, lr: float = 1e-3, weight_decay: float = 5e-7,
-          milestones: tuple[int, ...] = (), gamma: float = 0.1, device: str | torch.device | None = None,
-          seed: int | None = None, progress: bool = True, oe_workers: int = 0,
-          generator: torch.Generator | None = None, amp: bool = False, channels_last: bool = False,
-          compile: bool = False) -> TrainLog:
-    """Train ``net`` in place on training data ``x`` (targets default to 0 = normal) plus OE samples (target
-    ``objective.oe_target``). One epoch = len(x) // batch_size steps; Adam with MultiStepLR per epoch.
+def _as_list(v, k: int, name: str) -> list:
+    if v is None or isinstance(v, (torch.Tensor, Dataset)):
+        return [v] * k
+    v = list(v)
+    if len(v) != k:
+        raise ValueError(f"{len(v)} {name} for {k} models")
+    return v
 
-    Random draws come from ``generator`` (on ``device``), else from one seeded with ``seed``, else from one seeded
-    by a draw from the global RNG. ``amp``: bf16 autocast of the forward pass (losses in fp32);
-    ``channels_last``: NHWC memory format; ``compile``: ``torch.compile`` the network (pays only for long runs).
-    """
+
+def _pool(tensors: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, list[int]]:
+    """Concatenate the distinct tensors (by identity) on ``device``; the offset of each entry in the result."""
+    first: dict[int, int] = {}
+    parts: list[torch.Tensor] = []
+    at = 0
+    for t in tensors:
+        if id(t) not in first:
+            first[id(t)] = at
+            parts.append(t)
+            at += len(t)
+    return torch.cat([p.to(device) for p in parts]), [first[id(t)] for t in tensors]
+
+
+def train(net: nn.Module, objective: Objective, x: torch.Tensor, oe: torch.Tensor | Dataset | None = None, *,
+          targets: torch.Tensor | None = None, seed: int | None = None, generator: torch.Generator | None = None,
+          device: str | torch.device | None = None, **kw) -> TrainLog:
+    """Train ``net`` in place on training data ``x`` (targets default to 0 = normal) plus OE samples (target
+    ``objective.oe_target``): :func:`train_many` with one model. Random draws come from ``generator`` (on
+    ``device``), else from one seeded with ``seed`` (which also seeds the global RNGs), else from one seeded by a
+    draw from the global RNG. Raises ``FloatingPointError`` when the loss becomes non-finite."""
     if seed is not None:
         seed_everything(seed)
-    device = pick_device(device) if not isinstance(device, torch.device) else device
+    device = pick_device(device)
     gen = generator if generator is not None else make_generator(device, seed)
-    augment = make_augment(augment)
-    net.to(device)
-    x = x.to(device)
-    targets = torch.zeros(len(x), dtype=torch.long, device=device) if targets is None else targets.to(device)
-    if len(targets) != len(x):
-        raise ValueError(f"{len(targets)} targets for {len(x)} training samples")
-    if len(x) == 0:
-        raise ValueError("no training data")
-    batch_size = min(batch_size, len(x))
-    oe_bs = oe_batch_size or batch_size
-    oe_stream = None
-    if oe is not None:
-        if len(oe) == 0:
-            raise ValueError("empty OE set: pass oe=None to train without Outlier Exposure")
-        if isinstance(oe, torch.Tensor):
-            oe = oe.to(device)
-            oe_idx = IndexStream(len(oe), device, gen)
-            oe_stream = lambda k: oe[oe_idx.take(k)]  # noqa: E731
-        else:
-            oe_stream = _LoaderStream(oe, oe_bs, oe_workers, device).take
-    oe_t = torch.full((oe_bs,), objective.oe_target, dtype=torch.long, device=device)
-    if objective.needs_center and getattr(objective, "c", None) is None:
-        objective.set_center(forward_all(net, x, augment, device).mean(0))
+    return train_many([net], [objective], [x], None if oe is None else [oe], targets=[targets], device=device,
+                      generators=[gen], mode="loop", **kw)[0]
 
-    if channels_last:
-        net.to(memory_format=torch.channels_last)
-    fwd = torch.compile(net) if compile else net
-    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=gamma)
-    steps = len(x) // batch_size
-    log = TrainLog()
-    normal_idx = IndexStream(len(x), device, gen)
-    bar = tqdm(range(epochs), desc=f"train {objective.name}", disable=not progress, leave=False)
+
+def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: torch.Tensor | Sequence[torch.Tensor],
+               oes: torch.Tensor | Dataset | Sequence[torch.Tensor | Dataset | None] | None = None, *,
+               targets: Sequence[torch.Tensor | None] | None = None, augment: str | Augment = "none",
+               epochs: int = 10, batch_size: int = 128, oe_batch_size: int | None = None, lr: float = 1e-3,
+               weight_decay: float = 5e-7, milestones: tuple[int, ...] = (), gamma: float = 0.1,
+               device: str | torch.device | None = None, seeds: Sequence[int] | None = None,
+               generators: Sequence[torch.Generator] | None = None, progress: bool = True, mode: str = "auto",
+               amp: bool = False, channels_last: bool = False, compile: bool = False, keep_going: bool = False,
+               oe_workers: int = 0) -> list[TrainLog]:
+    """Train K = len(nets) models in place, in the same steps; model k as
+    ``train(nets[k], objectives[k], xs[k], oes[k], targets=targets[k], seed=seeds[k], ...)`` would (or with
+    ``generator=generators[k]``; without either, generator k is seeded by a draw from the global RNG, in order).
+
+    ``xs``/``oes``: one tensor for all models or one per model (pass the same tensor object for models that share a
+    pool: it is stored on the device once); an OE pool may be a streamed ``Dataset`` (read by ``oe_workers``
+    DataLoader workers), for all models or none. All models need the same batch size and number of steps per
+    epoch, and either all or none an OE pool. One epoch = len(x) // batch_size steps; Adam with MultiStepLR per
+    epoch. ``mode``: "vmap", "loop" or "auto" (see the module docstring). ``amp``: bf16 autocast of the forward
+    pass (losses in fp32); ``channels_last``: NHWC memory format (loop mode); ``compile``: ``torch.compile``.
+    ``keep_going``: a model whose loss becomes non-finite gets ``log.error`` and stops instead of stopping the
+    job with ``FloatingPointError``. Returns one :class:`TrainLog` per model; its times are the job's share per
+    model (job time / K), so ``images_per_s`` is the job's throughput."""
+    k_models = len(nets)
+    if k_models == 0:
+        raise ValueError("no models to train")
+    if len(objectives) != k_models:
+        raise ValueError(f"{len(objectives)} objectives for {k_models} models")
+    if len({id(o) for o in objectives}) != k_models:
+        raise ValueError("every model needs its own objective instance (they hold per-model state)")
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    device = pick_device(device)
+    if mode == "auto":
+        mode = "vmap" if device.type == "cuda" and k_models > 1 else "loop"
+    xs, oes, tgts = _as_list(xs, k_models, "training sets"), _as_list(oes, k_models, "OE sets"), \
+        _as_list(targets, k_models, "target sets")
+    if generators is not None:
+        gens = list(generators)
+    elif seeds is not None:
+        gens = [make_generator(device, s) for s in seeds]
+    else:
+        gens = [make_generator(device) for _ in range(k_models)]
+    if len(gens) != k_models:
+        raise ValueError(f"{len(gens)} generators/seeds for {k_models} models")
+    augment = make_augment(augment)
+
+    # ---- data: every distinct pool once on the device, one gather per step for all models
+    if any(len(x) == 0 for x in xs):
+        raise ValueError("no training data")
+    if len({(x.dtype, tuple(x.shape[1:])) for x in xs}) != 1:
+        raise ValueError("all training sets need the same dtype and sample shape")
+    bss = {min(batch_size, len(x)) for x in xs}
+    steps_set = {len(x) // min(batch_size, len(x)) for x in xs}
+    if len(bss) != 1 or len(steps_set) != 1:
+        raise ValueError(f"models must share batch size and steps per epoch; got batch sizes {sorted(bss)} and "
+                         f"steps {sorted(steps_set)} (training set sizes {sorted({len(x) for x in xs})})")
+    bs, steps = bss.pop(), steps_set.pop()
+    sample_shape = tuple(xs[0].shape[1:])
+    X, x_off = _pool(xs, device)
+    tg = [torch.zeros(len(x), dtype=torch.long) if t is None else t for x, t in zip(xs, tgts)]
+    for x, t in zip(xs, tg):
+        if len(t) != len(x):
+            raise ValueError(f"{len(t)} targets for {len(x)} training samples")
+    T, t_off = _pool(tg, device)
+    T = T.long()
+    has_oe = oes[0] is not None
+    if any((o is not None) != has_oe for o in oes):
+        raise ValueError("either every model has an OE pool or none has")
+    oe_bs = oe_batch_size or bs
+    streamed = has_oe and not isinstance(oes[0], torch.Tensor)
+    if has_oe:
+        if any(isinstance(o, torch.Tensor) == streamed for o in oes):
+            raise ValueError("OE pools must be all in-memory tensors or all streamed datasets")
+        if any(len(o) == 0 for o in oes):
+            raise ValueError("empty OE set: pass oe=None to train without Outlier Exposure")
+        if streamed:
+            loaders = [_LoaderStream(o, oe_bs, oe_workers, device) for o in oes]
+        else:
+            if any(o.dtype != xs[0].dtype or tuple(o.shape[1:]) != sample_shape for o in oes):
+                raise ValueError("OE pools need the training data's dtype and sample shape")
+            O, o_off = _pool(oes, device)
+        oe_t = torch.tensor([[obj.oe_target] * oe_bs for obj in objectives], dtype=torch.long, device=device)
+    n_batch = bs + (oe_bs if has_oe else 0)
+
+    for net in nets:
+        net.to(device)
+    for k, (net, obj) in enumerate(zip(nets, objectives)):
+        if obj.needs_center and getattr(obj, "c", None) is None:
+            obj.set_center(forward_all(net, X[x_off[k]:x_off[k] + len(xs[k])], augment, device).mean(0))
+
+    normal_streams = [IndexStream(len(x), device, g) for x, g in zip(xs, gens)]
+    oe_streams = [IndexStream(len(o), device, g) for o, g in zip(oes, gens)] if has_oe and not streamed else []
+
+    def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        """K batches, each drawn from its model's generator in a fixed order: normal indices, OE indices,
+        augmentation factors. Returns images K x N x C x H x W and targets K x N."""
+        ni, ti, oi, params = [], [], [], []
+        for k in range(k_models):
+            i = normal_streams[k].take(bs)
+            ni.append(i + x_off[k])
+            ti.append(i + t_off[k])
+            if has_oe:
+                oi.append(loaders[k].take(oe_bs) if streamed else oe_streams[k].take(oe_bs) + o_off[k])
+            params.append(augment.draw((n_batch, *sample_shape), device, gens[k]))
+        xb = X[torch.cat(ni)].view(k_models, bs, *sample_shape)
+        tb = T[torch.cat(ti)].view(k_models, bs)
+        if has_oe:
+            ob = torch.stack(oi) if streamed else O[torch.cat(oi)].view(k_models, oe_bs, *sample_shape)
+            xb, tb = torch.cat([xb, ob.to(xb.dtype)], 1), torch.cat([tb, oe_t], 1)
+        xb = xb.reshape(k_models * n_batch, *sample_shape)
+        xb = xb.float().div_(255) if xb.dtype == torch.uint8 else xb.float()
+        xb = augment.apply(xb, cat_params(params))
+        return xb.view(k_models, n_batch, *xb.shape[1:]), tb
+
+    forward, modules, opts = _forward(nets, mode, lr, weight_decay, amp, channels_last, compile, device)
+    scheds = [torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(milestones), gamma=gamma) for o in opts]
+    logs = [TrainLog(models=k_models) for _ in range(k_models)]
+    active = list(range(k_models))
+    bar = tqdm(range(epochs), desc=f"train {objectives[0].name}" if k_models == 1 else
+               f"train {k_models} models ({mode})", disable=not progress, leave=False)
     for epoch in bar:
-        net.train()
         t0 = time.perf_counter()
-        total = torch.zeros((), device=device)
-        for step in range(steps):
+        totals = torch.zeros(k_models, device=device)
+        for m in modules:
+            m.train()
+        for _ in range(steps):
             with batch_threads(device):
-                idx = normal_idx.take(batch_size)
-                xb, tb = x[idx], targets[idx]
-                if oe_stream is not None:
-                    xb, tb = torch.cat([xb, oe_stream(oe_bs)]), torch.cat([tb, oe_t])
-                xb = augment(xb, train=True, generator=gen)
-            if channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with autocast(device, amp):
-                out = fwd(xb)
-            out = out.float()
-            loss = objective.loss(out, tb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            objective.after_step(out, tb, epoch)
-            total += loss.detach()
-            log.images += len(xb)
-        sched.step()
-        mean_loss = float(total) / max(steps, 1)
-        check_finite(mean_loss, epoch)
-        log.losses.append(mean_loss)
-        log.epoch_times.append(time.perf_counter() - t0)
-        bar.set_postfix(loss=f"{mean_loss:.4g}")
-    log.train_time = sum(log.epoch_times)
-    return log
+                xb, tb = next_batch()
+            out = [o.float() for o in forward(xb)]  # loop: a list (heads may differ); vmap: K x N x ...
+            losses = torch.stack([objectives[k].loss(out[k], tb[k]) for k in range(k_models)])
+            for o in opts:
+                o.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            for o in opts:
+                o.step()
+            for k in range(k_models):
+                objectives[k].after_step(out[k].detach(), tb[k], epoch)
+            totals += losses.detach()
+        for s in scheds:
+            s.step()
+        means = [t / max(steps, 1) for t in totals.tolist()]  # float32 sums, Python division
+        dt = (time.perf_counter() - t0) / k_models
+        for k in list(active):
+            if not math.isfinite(means[k]):
+                msg = f"loss became {means[k]} in epoch {epoch}; lower the learning rate or check inputs"
+                if not keep_going:
+                    raise FloatingPointError(msg if k_models == 1 else f"model {k}: {msg}")
+                logs[k].error = msg
+                active.remove(k)
+                continue
+            logs[k].losses.append(means[k])
+            logs[k].epoch_times.append(dt)
+            logs[k].images += steps * n_batch
+        if not active:
+            break
+        bar.set_postfix(loss=f"{sum(means[k] for k in active) / len(active):.4g}")
+    for log in logs:
+        log.train_time = sum(log.epoch_times)
+    if mode == "vmap":
+        params, buffers = forward.state
+        with torch.no_grad():
+            for k, net in enumerate(nets):
+                net.load_state_dict({n: t[k] for n, t in (*params.items(), *buffers.items())})
+    return logs
+
+
+def _forward(nets: Sequence[nn.Module], mode: str, lr: float, weight_decay: float, amp: bool, channels_last: bool,
+             compile: bool, device: torch.device) -> tuple[Callable, list[nn.Module], list[torch.optim.Optimizer]]:
+    """The K-model forward pass (K x N x ... -> K outputs), the modules to put in train mode each epoch, and the
+    optimizers: one Adam per network (loop) or one over the stacked parameters (vmap)."""
+    if mode == "loop":
+        if channels_last:
+            for net in nets:
+                net.to(memory_format=torch.channels_last)
+        fwds = [torch.compile(net) if compile else net for net in nets]
+
+        def loop(xb: torch.Tensor) -> list[torch.Tensor]:
+            outs = []
+            for f, xk in zip(fwds, xb):
+                with autocast(device, amp):
+                    outs.append(f(xk.contiguous(memory_format=torch.channels_last) if channels_last else xk))
+            return outs
+
+        return loop, list(nets), [torch.optim.Adam(n.parameters(), lr=lr, weight_decay=weight_decay) for n in nets]
+
+    from torch.func import functional_call, stack_module_state, vmap
+
+    shapes = [[(n, tuple(t.shape)) for n, t in net.state_dict().items()] for net in nets]
+    if any(s != shapes[0] for s in shapes) or len({type(net) for net in nets}) != 1:
+        raise ValueError("vmap mode needs networks of one architecture")
+    for net in nets:
+        net.train()  # stack_module_state wants one mode; forward_all (centres) left some in eval
+    params, buffers = stack_module_state(list(nets))
+    base = copy.deepcopy(nets[0]).to("meta")
+    if amp:  # vmap's BatchNorm rule wants one dtype: feed BatchNorm fp32 (convs and matmuls stay bf16)
+        for m in base.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.register_forward_pre_hook(lambda mod, args: (args[0].float(), *args[1:]))
+
+    def one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(base, (p, b), (x,))
+
+    stacked = torch.compile(vmap(one)) if compile else vmap(one)
+
+    def vmapped(xb: torch.Tensor) -> torch.Tensor:
+        with autocast(device, amp):
+            return stacked(params, buffers, xb)
+
+    vmapped.state = (params, buffers)  # type: ignore[attr-defined]
+    return vmapped, [base], [torch.optim.Adam(list(params.values()), lr=lr, weight_decay=weight_decay)]
 
 
 def score(net: nn.Module, objective: Objective, x: torch.Tensor, augment: str | Augment = "none",
           device: str | torch.device | None = None, batch_size: int = 1024) -> np.ndarray:
     """Anomaly scores (higher = more anomalous) for every sample of ``x``."""
-    device = pick_device(device) if not isinstance(device, torch.device) else device
+    device = pick_device(device)
     net.to(device)
     return objective.score(forward_all(net, x, make_augment(augment), device, batch_size)).float().cpu().numpy()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from adcore.experiment import RunConfig, run
+from adcore.experiment import RunConfig
 
 
 def main() -> None:
@@ -18,8 +18,8 @@ def main() -> None:
     a = p.parse_args()
     aucs = []
     for c in [int(c) for c in a.classes.split(",")]:
-        rec = run(RunConfig(dataset="fmnist", normal_class=c, objective=a.objective, oe="natural", oe_size=4096,
-                            epochs=a.epochs, seed=a.seed), progress=False)
+        rec = RunConfig(dataset="fmnist", normal_class=c, objective=a.objective, oe="natural", oe_size=4096,
+                        epochs=a.epochs, seed=a.seed).run(progress=False)
         aucs.append(rec["auc"])
         print(f"class {c}: AUC {100 * rec['auc']:.2f}  train {rec['train_time']:.0f} s "
               f"({rec['images_per_s']:.0f} img/s)", flush=True)

@@ -5,7 +5,7 @@
     DataLoader (num_workers=0, batch 128) for the normal data and one for OE, one model, as lukasruff/Classification-AD
     trains;
 (b) adcore, one model: ``adcore.train.train`` (uint8 pools on the device, batched augmentation there);
-(c) adcore, K models in the same steps: ``adcore.multi.train_many``.
+(c) adcore, K models in the same steps: ``adcore.train.train_many``.
 
 Same network (cifar10_lenet, rep_dim 256), batch 128 normal + 128 OE, HSC loss, Adam (lr 1e-3, weight decay 5e-7),
 random uint8 32 x 32 RGB images (the content does not change the speed). Images/s counts normal + OE images. The
@@ -30,10 +30,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from adcore.augment import CIFAR_MEAN, CIFAR_STD
-from adcore.multi import train_many
 from adcore.nets import make_net
 from adcore.objectives import make_objective
-from adcore.train import pick_device, train
+from adcore.train import pick_device, train, train_many
 
 BATCH = 128
 SHAPE = (3, 32, 32)

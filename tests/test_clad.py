@@ -14,9 +14,10 @@ from PIL import Image
 from sklearn.metrics import normalized_mutual_info_score
 from torch import nn
 
-from adcore import clad, data, paper, profiles
+from adcore import chapters, clad, data, nets, paper, report
+from adcore.chapters import clad as chapter
 from adcore.experiment import RunConfig
-from adcore.results import ResultStore
+from adcore.runner import ResultStore
 from conftest import bars
 from test_data import write_idx
 
@@ -145,19 +146,19 @@ def test_odin_step_raises_the_max_softmax():
 
 
 def test_resnet18_small_stem_shapes_and_size():
-    net = clad.ResNet18(10, 3, 64)
+    net = nets.ResNet18(10, 3, 64, small_input=True)
     assert sum(p.numel() for p in net.parameters()) == 11_173_962  # the standard CIFAR ResNet-18
     assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
-    grey = clad.ResNet18(7, 1, 8)
+    grey = nets.ResNet18(7, 1, 8, small_input=True)
     assert grey(torch.zeros(3, 1, 28, 28)).shape == (3, 7)
     # the small stem keeps full resolution into the first stage; ImageNet's stem divides it by 4
-    assert clad.ResNet18(10, 1, 8).features[:3](torch.zeros(1, 1, 28, 28)).shape[-1] == 28
-    assert clad.ResNet18(10, 1, 8, small_input=False).features[:4](torch.zeros(1, 1, 28, 28)).shape[-1] == 7
+    assert nets.ResNet18(10, 1, 8, small_input=True).features[:3](torch.zeros(1, 1, 28, 28)).shape[-1] == 28
+    assert nets.ResNet18(10, 1, 8).features[:4](torch.zeros(1, 1, 28, 28)).shape[-1] == 7
 
 
 @pytest.mark.parametrize("c,size", [(1, 28), (3, 32)])
 def test_autoencoder_shapes_noise_and_dropout(c, size):
-    ae = clad.ConvAutoencoder(c, size, hidden=6)
+    ae = nets.ConvAutoencoder(c, size, hidden=6)
     x = torch.rand(4, c, size, size)
     assert ae.encode(x).shape == (4, 6)
     ae.eval()
@@ -171,7 +172,7 @@ def test_autoencoder_shapes_noise_and_dropout(c, size):
 
 def test_train_autoencoder_lowers_the_loss():
     x = bars(64, False, 3)
-    ae = clad.ConvAutoencoder(1, 28, 4)
+    ae = nets.ConvAutoencoder(1, 28, 4)
     log = clad.train_autoencoder(ae, x, epochs=4, batch_size=16, lr=3e-3, device="cpu", seed=0)
     assert len(log.losses) == 4 and log.losses[-1] < log.losses[0]
 
@@ -301,7 +302,7 @@ def test_clad_run_record(stripes):
     cfg = _tiny(stripes)
     assert cfg.hidden == 10 and cfg.eps == 1e-4  # the seed's grey-image defaults, filled in on construction
     assert clad.CLADConfig(dataset="cifar10").hidden == 200 and clad.CLADConfig(dataset="cifar10").eps == 0.01
-    rec = clad.run(cfg, device="cpu", progress=False)
+    rec = cfg.run(device="cpu", progress=False)
     json.dumps(rec)
     assert 0 <= rec["auc"] <= 1 and 0 <= rec["nmi"] <= 1 and rec["n_train"] == 48 and rec["n_test"] == 36
     assert sum(rec["cluster_sizes"]) == 48 and len(rec["contingency"]) == 2
@@ -309,7 +310,7 @@ def test_clad_run_record(stripes):
     for k in ("ae_time", "dec_time", "clf_time", "score_time", "wall_time"):
         assert rec[k] > 0
     assert rec["model"] == "clad" and rec["normal_class"] == [0, 1]
-    again = clad.run(cfg, device="cpu", progress=False)
+    again = cfg.run(device="cpu", progress=False)
     assert again["auc"] == rec["auc"] and again["cluster_sizes"] == rec["cluster_sizes"]
 
 
@@ -320,10 +321,10 @@ def test_nmi_report():
 
 
 def test_ocsvm_and_the_chapter_grid(stripes, tmp_path):
-    rec = clad.run_ocsvm(clad.OCSVMConfig(dataset="mnist", normal_class=(0, 1), data_root=stripes))
+    rec = clad.OCSVMConfig(dataset="mnist", normal_class=(0, 1), data_root=stripes).run()
     assert rec["auc"] > 0.9 and rec["n_train"] == 48 and rec["gamma_value"] > 0  # noise is far from bars
-    s = dict(profiles.settings("clad", "smoke"), dataset="mnist", groups=None, n_train=None, n_test=None)
-    runs = profiles.runs("clad", s)
+    s = chapters.settings("clad", "smoke", dataset="mnist", groups=None, n_train=None, n_test=None)
+    runs = chapters.runs("clad", s)
     assert len(runs) == 3 * 4 and {lab["group"] for lab, _ in runs} == {"CUR", "STR", "MIX"}
     by_method = {lab["method"]: cfg for lab, cfg in runs if lab["group"] == "CUR"}
     assert isinstance(by_method["CLAD"], clad.CLADConfig) and by_method["CLAD"].normal_class == (0, 3, 8)
@@ -337,16 +338,17 @@ def test_ocsvm_and_the_chapter_grid(stripes, tmp_path):
              ({"dataset": "mnist", "group": "bars", "method": "Deep SVDD"},
               RunConfig(dataset="mnist", normal_class=(0, 1), objective="deepsvdd", oe=None, epochs=1,
                         data_root=stripes))]
-    df = clad.collect(mixed, tmp_path / "store", device="cpu", progress=False)
+    df = report.collect(mixed, tmp_path / "store", device="cpu", progress=False)
     assert list(df["method"]) == ["CLAD", "OC-SVM", "Deep SVDD"] and len(ResultStore(tmp_path / "store")) == 3
     assert df["auc"].between(0, 100).all()
-    again = clad.collect(mixed, tmp_path / "store", device="cpu", progress=False)
+    again = report.collect(mixed, tmp_path / "store", device="cpu", progress=False)
     assert list(again["finished"]) == list(df["finished"])
-    assert list(clad.auc_table(df).columns) == ["CLAD", "Deep SVDD", "OC-SVM"]
-    assert (clad.with_paper(df)["paper"] == "—").all()  # no published numbers for this toy group
-    assert clad.nmi_table(df).shape == (1, 6)
-    card = clad.run_card(dict(s, profile="smoke"), mixed, df)
-    assert card.loc["dataset", "value"] == "MNIST" and card.loc["runs", "value"] == "3"
+    assert df.attrs == {"ran": 3, "stored": 0} and again.attrs == {"ran": 0, "stored": 3}
+    assert list(chapter.auc_table(df).columns) == ["CLAD", "Deep SVDD", "OC-SVM"]
+    assert (chapter.with_paper(df)["paper"] == "—").all()  # no published numbers for this toy group
+    assert chapter.nmi_table(df).shape == (1, 6)
+    card = chapter.run_card(dict(s, profile="smoke"), mixed, df)
+    assert card.loc["dataset", "value"] == "MNIST" and card.loc["runs", "value"].startswith("3 (3 trained now")
     assert "width 4 (reduced" in card.loc["classifier", "value"]
 
 
@@ -373,7 +375,7 @@ def test_notebook_runs_under_smoke(tmp_path, monkeypatch):
 
 
 def test_profiles_paper_uses_the_seed_settings():
-    runs = profiles.runs("clad", profiles.settings("clad", "paper"))
+    runs = chapters.runs("clad", chapters.settings("clad", "paper"))
     assert len(runs) == (3 + 3 + 2) * 5 * 4  # groups (MNIST, Fashion-MNIST, CIFAR-10) x seeds x methods
     cl = {(lab["dataset"], lab["group"]): cfg for lab, cfg in runs if lab["method"] == "CLAD" and cfg.seed == 0}
     for (ds, group), cfg in cl.items():
@@ -384,5 +386,5 @@ def test_profiles_paper_uses_the_seed_settings():
     svdd = [cfg for lab, cfg in runs if lab["method"] == "Deep SVDD" and lab["dataset"] == "cifar10"]
     assert {(c.epochs, c.milestones, c.oe) for c in svdd} == {(200, (100, 150), None)}
     for p in ("smoke", "laptop"):
-        s = profiles.settings("clad", p)
-        assert s["dataset"] == "fmnist" and len(profiles.runs("clad", s)) == len(clad.groups_of(s)) * 4
+        s = chapters.settings("clad", p)
+        assert s["dataset"] == "fmnist" and len(chapters.runs("clad", s)) == len(chapter.groups_of(s)) * 4

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from adcore.deepsad import METHODS, SADConfig, run
+from adcore.deepsad import METHODS, SADConfig
 from adcore.nets import SAD_NETS, make_sad_net, mlp_for, n_params, sad_net_for
 from adcore.objectives import make_objective
 from adcore.pretrain import init_from_pretrained, pretrain, seed_transfer
@@ -128,23 +128,23 @@ def test_canonical_keys():
     assert base.replace(method="ssad", hybrid=False, ae_epochs=3).key() == base.replace(method="ssad").key()
     tab = SADConfig(dataset="sk-wine", normal_class=4, preprocess="gcn")
     assert tab.key()["normal_class"] == 0 and tab.key()["preprocess"] == "minmax"
-    with pytest.raises(ValueError, match="unknown method"):
-        SADConfig(method="lof").key()
+    with pytest.raises(ValueError, match="unknown method 'lof'"):
+        SADConfig(method="lof")
 
 
 def test_runs_on_a_tabular_set_with_shared_autoencoder():
     cfg = SADConfig(dataset="sk-wine", ratio_known_outlier=0.05, ae_epochs=3, epochs=3, milestones=(), lr=1e-3,
                     ae_lr=1e-3, batch_size=32, dgm_epochs=2)
-    recs = {m: run(cfg.replace(method=m), progress=False) for m in ("deepsvdd", "deepsad", "ae")}
+    recs = {m: cfg.replace(method=m).run(progress=False) for m in ("deepsvdd", "deepsad", "ae")}
     assert recs["deepsvdd"]["ae_cached"] is False and recs["deepsad"]["ae_cached"] is True
     assert recs["deepsad"]["transferred"] == len(make_sad_net("wine_mlp").state_dict())
     assert recs["deepsad"]["n_known_outlier"] == 4 and recs["deepsvdd"]["n_known_outlier"] == 0
     assert recs["deepsad"]["n_train"] == 71 + 4 and recs["deepsad"]["n_test"] == 52
     for r in recs.values():
         assert 0 <= r["auc"] <= 1 and r["method"] in METHODS
-    hyb = run(cfg.replace(method="ssad", hybrid=True), progress=False)
+    hyb = cfg.replace(method="ssad", hybrid=True).run(progress=False)
     assert hyb["hybrid"] and hyb["ae_cached"] and hyb["selected"] is not None
-    soft = run(cfg.replace(method="deepsvdd_soft", warm_up=1), progress=False)
+    soft = cfg.replace(method="deepsvdd_soft", warm_up=1).run(progress=False)
     assert soft["radius"] > 0
 
 

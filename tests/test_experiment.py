@@ -1,12 +1,14 @@
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
 
 from adcore import __main__ as cli
-from adcore.experiment import RunConfig, grid, run
-from adcore.results import CorruptRecordError, ResultStore, config_hash, run_grid
+from adcore.config import RunSpec, grid
+from adcore.experiment import RunConfig
+from adcore.runner import CorruptRecordError, ResultStore, config_hash, execute
 from conftest import bars
 from test_data import write_idx
 
@@ -27,6 +29,28 @@ def _cfg(root, **kw):
     base = dict(dataset="mnist", normal_class=0, objective="hsc", oe="noise", oe_size=256, epochs=2,
                 batch_size=32, data_root=root, seed=0)
     return RunConfig(**{**base, **kw})
+
+
+def run(cfg, **kw):
+    return cfg.run(**kw)
+
+
+CALLS: list = []
+
+
+@dataclass(frozen=True)
+class Counted(RunSpec):
+    """A config kind of the test's own: the runner needs nothing but the protocol."""
+
+    TAG = "counted"
+    seed: int = 0
+    crash: bool = False
+
+    def run(self, device=None, progress=True):
+        CALLS.append(self)
+        if self.crash:
+            raise KeyboardInterrupt
+        return {**self.key(), "auc": 0.5 + self.seed / 10}
 
 
 def test_run_returns_plain_record(bars_mnist):
@@ -67,29 +91,22 @@ def test_grid_product():
     assert len(g) == 6 and {c.objective for c in g} == {"hsc", "bce"} and all(c.epochs == 1 for c in g)
 
 
-def test_store_resumes_and_is_atomic(bars_mnist, tmp_path):
-    calls = []
-
-    def runner(cfg, device=None, progress=False):
-        calls.append(cfg)
-        return {**cfg.key(), "auc": 0.5 + cfg.seed / 10}
-
-    configs = grid(_cfg(bars_mnist), seed=range(3))
-    df = run_grid(configs, tmp_path / "res", runner=runner, progress=False)
-    assert len(calls) == 3 and sorted(df["auc"]) == pytest.approx([0.5, 0.6, 0.7])
-    df2 = run_grid(configs + [configs[0]], tmp_path / "res", runner=runner, progress=False)
-    assert len(calls) == 3 and len(df2) == 3  # nothing new ran
+def test_store_resumes_and_is_atomic(tmp_path):
+    CALLS.clear()
+    configs = grid(Counted(), seed=range(3))
+    df = execute(configs, tmp_path / "res", progress=False).frame
+    assert len(CALLS) == 3 and sorted(df["auc"]) == pytest.approx([0.5, 0.6, 0.7])
+    assert set(df["model"]) == {"counted"}  # the kind's tag is part of the key
+    df2 = execute(configs + [configs[0]], tmp_path / "res", progress=False).frame
+    assert len(CALLS) == 3 and len(df2) == 3  # nothing new ran
     assert not list((tmp_path / "res").glob(".tmp-*"))
 
 
-def test_interrupted_run_leaves_no_record(bars_mnist, tmp_path):
-    def crash(cfg, device=None, progress=False):
-        raise KeyboardInterrupt
-
+def test_interrupted_run_leaves_no_record(tmp_path):
     store = ResultStore(tmp_path / "res")
     with pytest.raises(KeyboardInterrupt):
-        run_grid([_cfg(bars_mnist)], store, runner=crash, progress=False)
-    assert len(store) == 0 and not store.has(_cfg(bars_mnist))
+        execute([Counted(crash=True)], store, progress=False)
+    assert len(store) == 0 and not store.has(Counted(crash=True))
 
 
 def test_corrupt_record_reported(tmp_path):

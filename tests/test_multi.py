@@ -3,12 +3,11 @@ import pytest
 import torch
 
 from adcore.augment import cat_params, make_augment
-from adcore.experiment import RunConfig, run
-from adcore.multi import group_key, plan, run_many, train_many
+from adcore.experiment import RunConfig
 from adcore.nets import make_net
 from adcore.objectives import make_objective
-from adcore.results import ResultStore, run_grid
-from adcore.train import train
+from adcore.runner import ResultStore, execute, plan
+from adcore.train import train, train_many
 from conftest import bars
 from test_data import write_idx
 
@@ -179,23 +178,26 @@ def test_plan_groups_compatible_configs(noise_mnist):
     cfgs = [_cfg(noise_mnist), _cfg(noise_mnist, seed=1), _cfg(noise_mnist, objective="deepsad", normal_class=2),
             _cfg(noise_mnist, objective="bce"), _cfg(noise_mnist, epochs=3), _cfg(noise_mnist, oe="tinyimages"),
             _cfg(noise_mnist, objective="deepsvdd", oe=None), _cfg(noise_mnist, seed=2)]
-    assert group_key(cfgs[5]) is None
-    assert plan(cfgs, 10) == [[0, 1, 2, 7], [3], [4], [5], [6]]
-    assert plan(cfgs, 2) == [[0, 1], [2, 7], [3], [4], [5], [6]]
+    assert cfgs[5].group_key() is None
+    index = {id(c): i for i, c in enumerate(cfgs)}
+    assert [[index[id(c)] for c in job] for job in plan(cfgs, 10)] == [[0, 1, 2, 7], [3], [4], [5], [6]]
+    assert [[index[id(c)] for c in job] for job in plan(cfgs, 2)] == [[0, 1], [2, 7], [3], [4], [5], [6]]
+    assert [[index[id(c)] for c in job] for job in plan(cfgs, 1)] == [[i] for i in range(8)]
 
 
 # vmap: bias=False. With biases, the conv/linear biases right before BatchNorm have a true gradient of 0; Adam
 # scales their rounding-noise gradients up to lr-sized steps, so those biases (and, through the lagging running
 # means, eval-mode scores) differ by far more than the rounding itself. Without them the runs agree closely.
 @pytest.mark.parametrize("mode,bias", [("loop", None), ("vmap", False)])
-def test_run_many_records_equal_run(noise_mnist, mode, bias):
+def test_run_group_records_equal_run(noise_mnist, mode, bias):
     cfgs = [_cfg(noise_mnist, bias=bias), _cfg(noise_mnist, seed=1, oe_size=96, bias=bias),
             _cfg(noise_mnist, objective="deepsad", bias=bias)]
-    seen = []
-    recs = run_many(cfgs, device="cpu", progress=False, mode=mode, on_record=lambda c, r: seen.append(c))
+    assert len({c.group_key() for c in cfgs}) == 1
+    seen, recs = [], []
+    RunConfig.run_group(cfgs, device="cpu", mode=mode, on_record=lambda c, r: (seen.append(c), recs.append(r)))
     assert seen == cfgs
     for cfg, rec in zip(cfgs, recs):
-        ref = run(cfg, device="cpu", progress=False)
+        ref = cfg.run(device="cpu", progress=False)
         assert rec.keys() == ref.keys()
         assert rec["auc"] == pytest.approx(ref["auc"], abs=0 if mode == "loop" else 1e-4)
         assert rec["auc"] > 0.75
@@ -205,20 +207,21 @@ def test_run_many_records_equal_run(noise_mnist, mode, bias):
             assert rec[k] == ref[k], k
 
 
-def test_run_grid_many_writes_each_record_and_resumes(noise_mnist, tmp_path, monkeypatch):
+def test_execute_writes_each_record_of_a_group_and_resumes(noise_mnist, tmp_path, monkeypatch):
     cfgs = [_cfg(noise_mnist, epochs=1), _cfg(noise_mnist, epochs=1, seed=1), _cfg(noise_mnist, epochs=1,
                                                                                   objective="bce")]
     store = ResultStore(tmp_path / "res")
-    df = run_grid(cfgs, store, device="cpu", progress=False, many=True)
+    df = execute(cfgs, store, device="cpu", progress=False).frame
     assert len(df) == 3 and len(store) == 3 and all(store.has(c) for c in cfgs)
     assert sorted(df["models_in_step"]) == [1, 2, 2]
-    import adcore.multi
+    # each record's times are its own: preparation + its share of the job's training (job time / K) + scoring
+    assert df["wall_time"].tolist() == pytest.approx((df["prep_time"] + df["train_time"] + df["test_time"]).tolist())
 
     def boom(*a, **k):
         raise AssertionError("nothing should train")
-    monkeypatch.setattr(adcore.multi, "train_many", boom)
-    monkeypatch.setattr(adcore.multi, "run", boom)
-    assert len(run_grid(cfgs, store, device="cpu", progress=False, many=True)) == 3
+    monkeypatch.setattr(RunConfig, "run_group", classmethod(boom))
+    monkeypatch.setattr(RunConfig, "run", boom)
+    assert len(execute(cfgs, store, device="cpu", progress=False).frame) == 3
 
 
 def test_speed_options_keep_loop_mode_exact():

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from adcore.objectives import OBJECTIVES, check_finite, make_objective
+from adcore.objectives import OBJECTIVES, make_objective
 
 T = torch.tensor
 
@@ -98,9 +98,3 @@ def test_unknown_objective_and_norm():
     with pytest.raises(ValueError, match="unknown HSC norm"):
         make_objective("hsc", norm="l3")
     assert len(OBJECTIVES) == 7
-
-
-def test_check_finite():
-    check_finite(1.0, 0)
-    with pytest.raises(FloatingPointError):
-        check_finite(float("nan"), 3)

@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 
 from adcore import report
+from adcore.chapters.rethinking import with_paper
 
 
 def _frame():
@@ -25,7 +26,7 @@ def test_auc_table_mean_std_and_mean_row():
 
 def test_with_paper_uses_same_classes():
     df = _frame()
-    t = report.with_paper(df)
+    t = with_paper(df)
     assert t.loc["HSC + OE", "paper, same classes"] == pytest.approx((96.3 + 98.7) / 2, abs=0.05)
     assert t.loc["BCE + OE", "paper, all 10 classes"] == 96.1
     assert t.loc["HSC + OE", "ours (mean AUC %)"] == pytest.approx(91.5)
@@ -36,3 +37,23 @@ def test_labels():
     assert report.dataset_label("cifar10", "/data/cifar-10-batches-py") == "CIFAR-10"
     assert report.dataset_label("fmnist") == "Fashion-MNIST"
     assert report.class_label("fmnist", 9) == "9: Ankle boot" and report.class_label("fmnist", (5, 7)) == "5: Sandal+7: Sneaker"
+
+
+def test_cells_and_values():
+    mean = pd.DataFrame({"a": [1.25, float("nan")]})
+    std = pd.DataFrame({"a": [0.5, 0.1]})
+    assert report.cells(mean, std, n=3)["a"].tolist() == ["1.2 ± 0.5", "—"]
+    assert report.cells(mean, std, n=1)["a"].tolist() == ["1.2", "—"]
+    assert report.values([128.0, 3.0, None, 3]) == "3, 128, all"
+    assert report.values([None], none="none") == "none"
+    assert report.slug("normal classes (a) / (b)") == "normal_classes_a_b"
+    assert report.given(a=None, b=0, c=[]) == {"b": 0, "c": []}
+
+
+def test_run_card_counts_runs_trained_and_stored():
+    df = _frame().assign(config_hash=lambda d: [f"h{i}" for i in range(len(d))], device="cpu (x, 1 threads)")
+    df.attrs.update(ran=3, stored=5)
+    card = report.run_card("laptop", df, {"dataset": "CIFAR-10 (JPEG copy)"})
+    assert list(card.index) == ["profile", "dataset", "seeds", "runs", "device", "torch"]
+    assert card.loc["runs", "value"] == "8 (3 trained now, 5 read from the store)"
+    assert card.loc["seeds", "value"] == "2"

@@ -1,19 +1,19 @@
-"""Named grids, the sweep runner (local and Ray), failures, resume after a killed driver, the CLI."""
+"""Named grids, the runner (local and Ray), failures, resume after a killed driver, the CLI."""
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import pytest
 
 from adcore import __main__ as cli
-from adcore import profiles, sweep
-from adcore.experiment import RunConfig, grid
-from adcore.results import ResultStore, config_hash
+from adcore import chapters, runner
+from adcore.config import grid, parse_value
+from adcore.experiment import RunConfig
+from adcore.runner import ResultStore, config_hash
 from test_experiment import bars_mnist  # noqa: F401  (module fixture: a tiny MNIST-format dataset)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,56 +45,69 @@ def _tiny(root, **kw):
 
 def test_every_paper_grid_has_the_issues_count():
     for name, n in PAPER_COUNTS.items():
-        assert len(sweep.grid(name, "paper")) == n == sweep.GRIDS[name].paper_runs, name
-    assert set(PAPER_COUNTS) | {"book", "all"} == set(sweep.GRIDS)
+        assert len(chapters.grid(name, "paper")) == n == chapters.GRIDS[name].paper_runs, name
+    assert set(PAPER_COUNTS) | {"book", "all"} == set(chapters.GRIDS)
     # the composites run each configuration once: sigma 0 is shared by the blur notebook and the OE-size grid,
     # the sensitivity grids share 300 runs with the tables
-    assert len(sweep.grid("book", "paper")) == 400 + 4400 + 1200 == sweep.GRIDS["book"].paper_runs
-    assert len(sweep.grid("all", "paper")) == sum(PAPER_COUNTS.values()) - 300 == sweep.GRIDS["all"].paper_runs
+    per_notebook = {nb: {c for _, c in chapters.runs(nb, chapters.settings(nb, "paper"))} for nb in chapters.NOTEBOOKS}
+    rethinking = per_notebook["cifar10_table"] | per_notebook["oe_size_curves"] | per_notebook["imagenet_blurring"]
+    assert len(rethinking) == 400 + 4400 + 1200
+    assert len(chapters.grid("book", "paper")) == len(set().union(*per_notebook.values())) == \
+        chapters.GRIDS["book"].paper_runs
+    assert len(chapters.grid("all", "paper")) == sum(PAPER_COUNTS.values()) - 300 == chapters.GRIDS["all"].paper_runs
 
 
 def test_paper_settings_are_the_seeds():
-    c10 = sweep.grid("cifar10_table", "paper")
+    c10 = chapters.grid("cifar10_table", "paper")
     assert {(c.net, c.rep_dim, c.epochs, c.milestones, c.oe) for c in c10} == {
         ("cifar10_lenet", 256, 200, (100, 150), "tinyimages")}
     assert {c.objective for c in c10} == {"deepsad", "hsc", "focal", "bce"} and {c.seed for c in c10} == set(range(10))
-    sizes = sweep.grid("cifar10_oe_sizes", "paper")
+    sizes = chapters.grid("cifar10_oe_sizes", "paper")
     assert sorted({c.oe_size for c in sizes}) == [2 ** k for k in range(22)]
-    blur = sweep.grid("cifar10_blur", "paper")
+    blur = chapters.grid("cifar10_blur", "paper")
     assert sorted({c.blur for c in blur}) == [1, 2, 4, 8, 16, 32] and {c.oe_size for c in blur} == {128}
-    notebook = profiles.grid("imagenet_blurring", profiles.settings("imagenet_blurring", "paper"))
+    notebook = [c for _, c in chapters.runs("imagenet_blurring", chapters.settings("imagenet_blurring", "paper"))]
     assert set(notebook) <= set(blur) | set(sizes)  # sigma 0 at OE size 128 is a point of the OE-size grid
-    hsc = sweep.grid("cifar10_hsc_sensitivity", "paper")
+    hsc = chapters.grid("cifar10_hsc_sensitivity", "paper")
     assert {(c.hsc_norm, c.augment) for c in hsc} == {(n, a) for n in ("l1", "l2", "l2_squared", "l2_squared_linear")
                                                       for a in (None, "cifar_normalize")}
-    focal = sweep.grid("focal_sensitivity", "paper")
+    focal = chapters.grid("focal_sensitivity", "paper")
     assert {c.focal_gamma for c in focal} == {0, 0.5, 2, 4}
     assert {c.normal_class for c in focal if c.dataset == "imagenet30"} == set(range(10))
-    inet = sweep.grid("imagenet30_oe_sizes", "paper")
+    inet = chapters.grid("imagenet30_oe_sizes", "paper")
     assert {c.seed for c in inet} == set(range(5)) and max(c.oe_size for c in inet) == 2 ** 18
     assert {(c.net, c.epochs, c.milestones) for c in inet} == {("resnet18_cbam", 150, (100, 125))}
-    assert {c.oe_classes for c in sweep.grid("mnist_emnist_classes", "paper")} == {1, 2, 3, 5, 10, 15, 20, 26}
-    assert {c.oe_classes for c in sweep.grid("cifar100_oe_classes", "paper")} == {1, 2, 4, 8, 16, 32, 64, 100}
-    mb = sweep.grid("mnist_blur", "paper")
+    assert {c.oe_classes for c in chapters.grid("mnist_emnist_classes", "paper")} == {1, 2, 3, 5, 10, 15, 20, 26}
+    assert {c.oe_classes for c in chapters.grid("cifar100_oe_classes", "paper")} == {1, 2, 4, 8, 16, 32, 64, 100}
+    mb = chapters.grid("mnist_blur", "paper")
     assert {(c.oe, c.oe_classes, c.net, c.rep_dim) for c in mb} == {("emnist-letters", 26, "mnist_lenet", 32)}
 
 
 def test_book_grids_come_from_profiles_and_take_overrides():
+    def notebook(nb, s):
+        return list(dict.fromkeys(c for _, c in chapters.runs(nb, s)))
     for profile in ("smoke", "laptop", "paper"):
-        s = profiles.settings("cifar10_table", profile, epochs=1, seeds=2)
-        assert sweep.grid("cifar10_table", profile, epochs=1, seeds=2) == profiles.grid("cifar10_table", s)
-        s = profiles.settings("oe_size_curves", profile)
-        assert sweep.grid("cifar10_oe_sizes", profile) == profiles.grid("oe_size_curves", s)
-    small = sweep.grid("mnist_blur", "smoke", seeds=2, sigmas=[1, 3], epochs=2)
+        s = chapters.settings("cifar10_table", profile, epochs=1, seeds=2)
+        assert chapters.grid("cifar10_table", profile, epochs=1, seeds=2) == notebook("cifar10_table", s)
+        s = chapters.settings("oe_size_curves", profile)
+        assert chapters.grid("cifar10_oe_sizes", profile) == notebook("oe_size_curves", s)
+    # the composite "book" grid is every notebook's runs, each once: Rethinking, Deep SAD and CLAD configs
+    book = chapters.grid("book", "smoke")
+    every = [c for nb in chapters.NOTEBOOKS for _, c in chapters.runs(nb, chapters.settings(nb, "smoke"))]
+    assert set(book) == set(every) and len(book) == len(set(every))
+    assert {type(c).__name__ for c in book} == {"RunConfig", "SADConfig", "CLADConfig", "OCSVMConfig"}
+    small = chapters.grid("mnist_blur", "smoke", seeds=2, sigmas=[1, 3], epochs=2)
     assert len(small) == 1 * 2 * 2 * 2 and {c.epochs for c in small} == {2} and {c.blur for c in small} == {1.0, 3.0}
-    assert {c.oe for c in sweep.grid("cifar10_table", "paper", oe=None)} == {None}
-    assert len(sweep.grid("focal_sensitivity", "laptop", epochs=1)) < len(sweep.grid("focal_sensitivity", "paper"))
+    assert {c.oe for c in chapters.grid("cifar10_table", "paper", oe=None)} == {None}
+    assert len(chapters.grid("focal_sensitivity", "laptop", epochs=1)) < len(chapters.grid("focal_sensitivity", "paper"))
     with pytest.raises(ValueError, match="unknown setting"):
-        sweep.grid("mnist_blur", "smoke", seedz=3)
+        chapters.grid("mnist_blur", "smoke", seedz=3)
     with pytest.raises(ValueError, match="unknown grid"):
-        sweep.grid("cifar11_table", "paper")
-    assert sweep.parse_value("[0, 1]") == [0, 1] and sweep.parse_value("None") is None
-    assert sweep.parse_value("0.5") == 0.5 and sweep.parse_value("natural") == "natural"
+        chapters.grid("cifar11_table", "paper")
+    with pytest.raises(ValueError, match="unknown setting"):
+        chapters.grid("book", "smoke", seedz=3)
+    assert parse_value("[0, 1]") == [0, 1] and parse_value("None") is None
+    assert parse_value("0.5") == 0.5 and parse_value("natural") == "natural"
 
 
 def test_dry_run_prints_counts(capsys, tmp_path):
@@ -108,85 +121,102 @@ def test_dry_run_prints_counts(capsys, tmp_path):
     assert "5,700" in capsys.readouterr().out
 
 
-def test_imagenet30_is_refused_up_front(tmp_path):
-    with pytest.raises(ValueError, match="ImageNet-30 has no loader"):
-        sweep.run_sweep(sweep.grid("imagenet30_table", "smoke"), tmp_path)
-    assert not any(tmp_path.iterdir())
+def test_imagenet30_without_a_loader_fails_clearly(tmp_path):
+    result = runner.execute(chapters.grid("imagenet30_table", "smoke")[:2], tmp_path, retries=0, progress=False)
+    assert result.failed == 2 and all("imagenet30" in f.error for f in result.failures)
+    assert not list(tmp_path.glob("*.json"))
 
 
 # ---- runner ------------------------------------------------------------------------------------------------------
 
 def test_failing_run_is_retried_then_reported_while_others_complete(bars_mnist, tmp_path, monkeypatch):
     calls = []
-    real = sweep.run
+    real = RunConfig.run
+    bad = _tiny(bars_mnist, seed=7)
 
-    def counting(cfg, **kw):
+    def flaky(cfg, **kw):
         calls.append(cfg)
+        if cfg == bad:
+            raise OSError("disk full")
         return real(cfg, **kw)
 
-    monkeypatch.setattr(sweep, "run", counting)
+    monkeypatch.setattr(RunConfig, "run", flaky)
     good = grid(_tiny(bars_mnist), seed=[0, 1])
-    bad = _tiny(bars_mnist, oe_size=0)  # raises when its OE subset is drawn
-    result = sweep.run_sweep(good + [bad], tmp_path, retries=2, progress=False)
+    result = runner.execute(good + [bad], tmp_path, retries=2, progress=False, group_size=1)
     assert result.ran == 2 and result.failed == 1 and result.failures[0].attempts == 3
     assert sum(c == bad for c in calls) == 3 and sum(c in good for c in calls) == 2
-    assert "OE sample size n=0" in result.summary() and config_hash(bad) in result.summary()
+    assert "OSError: disk full" in result.summary() and config_hash(bad) in result.summary()
     assert len(ResultStore(tmp_path)) == 2 and len(result.frame) == 2
-    with pytest.raises(sweep.SweepError, match="1 failed"):
-        sweep.execute(good + [bad], tmp_path, retries=0, progress=False)
+    with pytest.raises(runner.SweepError, match="1 failed"):
+        runner.execute(good + [bad], tmp_path, retries=0, progress=False).raise_for_failures()
     assert len(calls) == 3 + 2 + 1  # the finished runs were not run again
 
 
-def test_failure_summary_names_a_chapter_config_by_its_method():
-    """A chapter's own config (Deep SAD's SADConfig has ``method``, not ``objective``) must not break the report."""
+def test_diverging_run_fails_at_once_with_its_key(bars_mnist, tmp_path, monkeypatch):
+    """A non-finite loss is deterministic: reported without retries, naming the run; the others finish."""
+    real = RunConfig.run
+    calls = []
+
+    def diverge(cfg, **kw):
+        calls.append(cfg)
+        if cfg.seed == 1:
+            raise FloatingPointError(f"run {cfg.describe()}: loss became nan in epoch 0")
+        return real(cfg, **kw)
+
+    monkeypatch.setattr(RunConfig, "run", diverge)
+    result = runner.execute(grid(_tiny(bars_mnist), seed=[0, 1]), tmp_path, retries=2, progress=False,
+                            group_size=1)
+    assert result.ran == 1 and result.failed == 1 and len(calls) == 2
+    assert "seed=1" in result.failures[0].error and "nan" in result.failures[0].error
+
+
+def test_failure_summary_names_any_config_kind():
+    """Every config kind describes itself (Deep SAD's SADConfig has ``method``, not ``objective``)."""
     from adcore.deepsad import SADConfig
 
     cfg = SADConfig(method="ssad", seed=3)
-    text = sweep.SweepResult(total=1, already=0, failures=[sweep.Failure([cfg], "boom", 1)]).summary()
+    text = runner.Result(total=1, already=0, failures=[runner.Failure([cfg], "boom", 1)]).summary()
     assert "ssad" in text and "boom" in text and config_hash(cfg) in text and "1 failed" in text
 
 
 def test_max_runs_and_resume(bars_mnist, tmp_path):
     configs = grid(_tiny(bars_mnist), seed=[0, 1, 2])
-    r1 = sweep.run_sweep(configs, tmp_path, max_runs=2, progress=False)
+    r1 = runner.execute(configs, tmp_path, max_runs=2, progress=False)
     assert (r1.ran, r1.skipped) == (2, 1)
-    r2 = sweep.run_sweep(configs, tmp_path, progress=False)
+    r2 = runner.execute(configs, tmp_path, progress=False)
     assert (r2.already, r2.ran) == (2, 1) and len(r2.frame) == 3
 
 
-def test_k_model_groups_when_multi_exists(bars_mnist, tmp_path, monkeypatch):
+def test_a_failing_k_model_job_is_split_into_single_runs(bars_mnist, tmp_path, monkeypatch):
     calls = []
+    real = RunConfig.run_group.__func__
 
-    def run_many(configs, device=None, progress=False):
+    def run_group(cls, configs, **kw):
         calls.append(len(configs))
         if any(c.seed == 3 for c in configs):
             raise RuntimeError("out of memory")
-        return [sweep.run(c, device=device, progress=False) for c in configs]
+        return real(cls, configs, **kw)
 
-    import adcore
-    fake = types.ModuleType("adcore.multi")
-    fake.run_many = run_many
-    monkeypatch.setitem(sys.modules, "adcore.multi", fake)
-    monkeypatch.setattr(adcore, "multi", fake, raising=False)
+    monkeypatch.setattr(RunConfig, "run_group", classmethod(run_group))
     ok = grid(_tiny(bars_mnist), seed=[0, 1])
-    result = sweep.run_sweep(ok + [_tiny(bars_mnist, seed=3), _tiny(bars_mnist, objective="bce")], tmp_path,
-                             progress=False)
-    # hsc seeds 0, 1, 3 form one group (it fails, so its runs go again one by one); bce is a group of one
-    assert calls[0] == 3 and result.ran == 4 and not result.failures
+    result = runner.execute(ok + [_tiny(bars_mnist, seed=3), _tiny(bars_mnist, objective="bce")], tmp_path,
+                            progress=False)
+    # hsc seeds 0, 1, 3 form one job (it fails, so its runs go again one by one); bce is a job of one
+    assert calls == [3] and result.ran == 4 and not result.failures
     assert len(ResultStore(tmp_path)) == 4
     calls.clear()
-    sweep.run_sweep(grid(_tiny(bars_mnist, epochs=2), seed=[0, 1]), tmp_path / "b", group_size=1, progress=False)
+    runner.execute(grid(_tiny(bars_mnist, epochs=2), seed=[0, 1]), tmp_path / "b", group_size=1, progress=False)
     assert calls == []
 
 
 def test_sweep_trains_compatible_runs_together_with_the_same_results(bars_mnist, tmp_path):
-    """The real adcore.multi: classes, seeds and objectives of one schedule share steps, records equal lone runs."""
+    """Classes, seeds and objectives of one schedule share steps, and the records equal lone runs."""
     configs = grid(_tiny(bars_mnist), objective=["hsc", "deepsad"], seed=[0, 1])  # same net (no head)
-    result = sweep.run_sweep(configs, tmp_path / "k", progress=False)
+    result = runner.execute(configs, tmp_path / "k", progress=False)
     assert result.ran == 4 and not result.failures
     df = result.frame.set_index("config_hash")
     assert set(df["models_in_step"]) == {4}
-    alone = sweep.run_sweep(configs, tmp_path / "one", group_size=1, progress=False).frame.set_index("config_hash")
+    alone = runner.execute(configs, tmp_path / "one", group_size=1, progress=False).frame.set_index("config_hash")
     assert set(alone["models_in_step"]) == {1}
     assert df["auc"].sort_index().tolist() == alone["auc"].sort_index().tolist()  # CPU loop mode is bit-exact
 
@@ -204,7 +234,7 @@ def test_killed_driver_resumes_with_one_record_per_point(bars_mnist, tmp_path):
     args = ["sweep", "cifar10_table", "--profile", "smoke", "-p", "dataset", "mnist", "-p", "oe", "noise",
             "-p", "classes", "[0]", "-p", "seeds", "3", "-p", "oe_size", "64", "--data-root", bars_mnist,
             "--results", str(results), "--quiet"]
-    expected = {config_hash(c) for c in sweep.grid("cifar10_table", "smoke", dataset="mnist", oe="noise",
+    expected = {config_hash(c) for c in chapters.grid("cifar10_table", "smoke", dataset="mnist", oe="noise",
                                                    classes=[0], seeds=3, oe_size=64)}
     assert len(expected) == 15
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -234,10 +264,10 @@ def test_ray_executor_matches_local(bars_mnist, tmp_path):
     ray = pytest.importorskip("ray")
     configs = grid(_tiny(bars_mnist), objective=["hsc", "deepsad"], seed=[0, 1])  # same net (no head)
     bad = _tiny(bars_mnist, oe_size=0)
-    local = sweep.execute(configs, tmp_path / "local", progress=False)  # one thread, as a one-CPU Ray task
-    assert sweep.init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    local = runner.execute(configs, tmp_path / "local", progress=False).frame  # one thread, as a one-CPU Ray task
+    assert runner.init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        result = sweep.run_sweep(configs + [bad], tmp_path / "ray", executor="ray", retries=1, progress=False)
+        result = runner.execute(configs + [bad], tmp_path / "ray", executor="ray", retries=1, progress=False)
     finally:
         ray.shutdown()
     assert result.ran == 4 and result.failed == 1 and result.failures[0].attempts == 2

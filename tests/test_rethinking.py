@@ -1,7 +1,11 @@
 import pytest
 
-from adcore import paper
-from adcore.profiles import METHODS, NOTEBOOKS, PROFILES, grid, runs, settings
+from adcore import chapters, paper
+from adcore.chapters.rethinking import EXPERIMENTS, METHODS, NOTEBOOKS, runs, settings
+
+
+def grid(notebook, s):
+    return [c for _, c in runs(notebook, s)]
 
 
 def test_paper_grid_sizes():
@@ -18,7 +22,8 @@ def test_overrides_apply_everywhere():
     assert {c.epochs for c in cfgs} == {1}
     assert {c.seed for c in cfgs} == {0, 1}
     assert {c.dataset for c in cfgs} == {"fmnist", "cifar10"}
-    assert settings("cifar10_table", "laptop", epochs=None)["epochs"] == PROFILES["laptop"]["cifar10_table"]["epochs"]
+    assert settings("cifar10_table", "laptop")["epochs"] == EXPERIMENTS["cifar10_table"].profiles["laptop"]["epochs"]
+    assert settings("cifar10_table", "laptop", oe=None)["oe"] is None  # an override may set None
 
 
 def test_labels_match_configs():
@@ -31,12 +36,16 @@ def test_labels_match_configs():
 
 
 def test_every_profile_covers_every_notebook_and_errors():
-    for p in PROFILES:
-        assert set(PROFILES[p]) == set(NOTEBOOKS)
+    for nb in chapters.NOTEBOOKS:
+        for p in chapters.PROFILES:
+            assert chapters.settings(nb, p)["profile"] == p
+    assert set(chapters.NOTEBOOKS) == {*NOTEBOOKS, "deep_sad", "clad"}
     with pytest.raises(ValueError, match="unknown profile"):
         settings("cifar10_table", "cluster")
     with pytest.raises(ValueError, match="unknown notebook"):
-        settings("table", "smoke")
+        chapters.settings("table", "smoke")
+    with pytest.raises(ValueError, match="unknown setting"):
+        settings("cifar10_table", "smoke", epochz=3)
 
 
 def test_paper_reference_table():

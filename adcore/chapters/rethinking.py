@@ -1,0 +1,278 @@
+"""The Rethinking chapter (Ruff et al., 2021): its three notebooks, the paper's named grids, their tables.
+
+Every experiment of the seed (lukasruff/Classification-AD, ``src/experiments/*.sh``) is one entry of
+:data:`EXPERIMENTS` with its settings under each profile: ``paper`` (exactly the seed's runs; seeds are numbered
+0..n-1 here, 1..n there), ``laptop`` and ``smoke`` (the same design, shrunk: fewer classes, one seed, few epochs,
+subsampled data, fewer axis values; CIFAR-10's 80 Million Tiny Images OE becomes the embedded ``natural``
+source). Three experiments are the book's notebooks; :func:`expand` turns any entry's settings into runs, so a
+sweep and a notebook with the same profile and overrides ask for the same configurations and share records.
+
+=========================  ============================================================================  ======
+grid                       paper factorization                                                            runs
+=========================  ============================================================================  ======
+cifar10_table              10 classes x 10 seeds x 4 objectives (Deep SAD, HSC, Focal, BCE), OE 80MTI        400
+cifar10_oe_sizes           10 classes x 10 seeds x 2 objectives (HSC, BCE) x 22 OE sizes 2^0..2^21          4,400
+cifar10_blur               10 classes x 10 seeds x 2 objectives x 6 sigmas {1,2,4,8,16,32}, OE size 128    1,200
+cifar100_oe_classes        10 classes x 10 seeds x 2 objectives x 8 CIFAR-100 class counts                 1,600
+cifar10_hsc_sensitivity    10 classes x 10 seeds x 4 HSC norms x 2 (augmentation + normalization | norm.)    800
+focal_sensitivity          4 gammas x 10 classes x 10 seeds x 2 datasets (CIFAR-10; ImageNet-30 0..9)        800
+imagenet30_table           30 classes x 10 seeds x 4 objectives (Deep SAD, HSC, Focal, BCE)                 1,200
+imagenet30_oe_sizes        30 classes x 5 seeds x 2 objectives x 19 OE sizes 2^0..2^18                      5,700
+imagenet30_blur            30 classes x 5 seeds x 2 objectives x 6 sigmas, OE size 64                       1,800
+mnist_emnist_classes       10 classes x 10 seeds x 2 objectives x 8 EMNIST-letters class counts             1,600
+mnist_blur                 10 classes x 5 seeds x 2 objectives x 6 sigmas, all 26 EMNIST letters              600
+=========================  ============================================================================  ======
+
+Sigma 0 (no blur) is not part of the blur grids, as in the seed: for CIFAR-10 it is the OE-size 128 point of
+``cifar10_oe_sizes``, for ImageNet-30 the OE-size 64 point of ``imagenet30_oe_sizes``, for MNIST the 26-class
+point of ``mnist_emnist_classes`` (seeds 0..4): the same configurations, so the same records. Likewise
+``cifar10_hsc_sensitivity`` (l2_squared_linear, default augmentation) and ``focal_sensitivity`` (gamma 2) share
+100 runs each with the table.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .. import paper, report
+from ..config import ConfigError, with_overrides
+from ..experiment import RunConfig
+
+NOTEBOOKS = ("cifar10_table", "oe_size_curves", "imagenet_blurring")
+
+# Table methods: label -> the run settings that define the method.
+METHODS: dict[str, dict[str, Any]] = {
+    "Deep SVDD (no OE)": dict(objective="deepsvdd", oe=None),
+    "Deep SAD + OE": dict(objective="deepsad"),
+    "HSC (no OE)": dict(objective="hsc", oe=None),
+    "HSC + OE": dict(objective="hsc"),
+    "Focal + OE": dict(objective="focal"),
+    "BCE + OE": dict(objective="bce"),
+}
+# Axis settings: a list of values -> the RunConfig field each value goes to, in expansion order (and the label).
+AXES = {"objectives": "objective", "oe_sizes": "oe_size", "oe_class_counts": "oe_classes", "sigmas": "blur",
+        "hsc_norms": "hsc_norm", "augments": "augment", "gammas": "focal_gamma"}
+LABELS = {"blur": "sigma"}  # the label of an axis, where it is not the field's name
+_FLOAT_FIELDS = ("blur", "focal_gamma")  # so 2 and 2.0 are one configuration (one config hash)
+_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("normal_class", "seed"))
+
+# The seed's training settings per dataset (paper), and the book's scaled-down versions (laptop, smoke).
+_SEED = {
+    "cifar10": dict(net="cifar10_lenet", rep_dim=256, epochs=200, milestones=[100, 150], lr=1e-3,
+                    weight_decay=5e-7, batch_size=128, oe="tinyimages"),
+    "imagenet30": dict(net="resnet18_cbam", rep_dim=256, epochs=150, milestones=[100, 125], lr=1e-3,
+                       weight_decay=5e-7, batch_size=128, oe="imagenet22k"),
+    "mnist": dict(net="mnist_lenet", rep_dim=32, epochs=150, milestones=[50, 100], lr=1e-3, weight_decay=5e-7,
+                  batch_size=128, oe="emnist-letters"),
+}
+_LAPTOP = dict(classes=[0, 2, 4, 6, 8], seeds=1, epochs=3, milestones=[], n_train=1000, n_test=2000)
+_SMOKE = dict(classes=[0], seeds=1, epochs=1, milestones=[], n_train=128, n_test=256, batch_size=64)
+TRAINING: dict[str, dict[str, dict[str, Any]]] = {
+    name: {"paper": {"dataset": name, "classes": list(range(30 if name == "imagenet30" else 10)), **seed},
+           "laptop": {"dataset": name, **seed, **_LAPTOP, **({"classes": [0, 10, 20]} if name == "imagenet30" else {}),
+                      "oe": "natural" if seed["oe"] == "tinyimages" else seed["oe"]},
+           "smoke": {"dataset": name, **seed, **_SMOKE, "oe": "natural" if seed["oe"] == "tinyimages" else seed["oe"]}}
+    for name, seed in _SEED.items()}
+
+
+def _per_profile(data: str | None = None, **settings: Any) -> dict[str, dict[str, Any]]:
+    """Settings of an experiment under each profile: ``data``'s training settings of that profile plus
+    ``settings``; a value given as a dict keyed by profile differs by profile."""
+    out = {}
+    for p in ("paper", "laptop", "smoke"):
+        own = {k: v[p] if isinstance(v, dict) and set(v) == {"paper", "laptop", "smoke"} else v
+               for k, v in settings.items()}
+        out[p] = {**(TRAINING[data][p] if data else {}), **own}
+    return out
+
+
+def by(paper: Any, laptop: Any, smoke: Any) -> dict[str, Any]:
+    return {"paper": paper, "laptop": laptop, "smoke": smoke}
+
+
+_HB, _FOUR = ["hsc", "bce"], ["deepsad", "hsc", "focal", "bce"]
+_SIGMAS = [1, 2, 4, 8, 16, 32]
+# The book's laptop and smoke notebooks: Fashion-MNIST, all classes, subsampled to fit ~10 minutes on 2 CPU cores;
+# the laptop table adds three CIFAR-10 (JPEG copy) classes for HSC with and without OE, where the main effect shows.
+_BOOK_SMOKE = dict(dataset="fmnist", classes=[0, 1], seeds=1, epochs=1, n_train=128, n_test=256, oe="natural",
+                   oe_size=256, batch_size=64, lr=1e-3, milestones=[], parts=[])
+_BOOK_LAPTOP = dict(dataset="fmnist", classes=list(range(10)), seeds=1, oe="natural", batch_size=128, lr=1e-3,
+                    milestones=[], parts=[], epochs=3, n_train=800, n_test=2000)
+_PAPER_CIFAR = dict(TRAINING["cifar10"]["paper"], seeds=10, oe_size=None, n_train=None, n_test=None, parts=[])
+_TABLE = [m for m in METHODS if m != "HSC (no OE)"]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named grid: what it studies, the seed's size and how that factorizes, its settings per profile."""
+
+    name: str
+    title: str
+    paper_runs: int  # runs under the paper profile (the seed's script)
+    factorization: str
+    profiles: dict[str, dict[str, Any]]
+    notebook: str | None = None  # the book's notebook that reads it (its settings are the notebook's)
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    Experiment("cifar10_table", "CIFAR-10 one-vs-rest AUC table (Table 1)", 400,
+               "10 classes x 10 seeds x 4 objectives (deepsad, hsc, focal, bce) with OE", notebook="cifar10_table",
+               profiles={"paper": dict(_PAPER_CIFAR, methods=["Deep SAD + OE", "HSC + OE", "Focal + OE", "BCE + OE"]),
+                         "laptop": dict(_BOOK_LAPTOP, methods=_TABLE, oe_size=4096,
+                                        parts=[{}, dict(dataset="cifar10", classes=[0, 1, 8], epochs=5, n_train=640,
+                                                        n_test=2000, methods=["HSC (no OE)", "HSC + OE"])]),
+                         "smoke": dict(_BOOK_SMOKE, methods=_TABLE)}),
+    Experiment("cifar10_oe_sizes", "CIFAR-10: AUC vs number of OE samples", 4400,
+               "10 classes x 10 seeds x 2 objectives (hsc, bce) x 22 OE sizes 2^0..2^21", notebook="oe_size_curves",
+               profiles={"paper": dict(_PAPER_CIFAR, objectives=_HB, oe_sizes=[2 ** k for k in range(22)],
+                                       baseline=False),
+                         "laptop": dict(_BOOK_LAPTOP, objectives=_HB, oe_sizes=[1, 8, 64, 512, 4096],
+                                        classes=[0, 2, 4, 6, 8], baseline=True),
+                         "smoke": dict(_BOOK_SMOKE, objectives=_HB, oe_sizes=[1, 4, 16], baseline=True)}),
+    Experiment("cifar10_blur", "CIFAR-10: AUC vs Gaussian blur of the OE images", 1200,
+               "10 classes x 10 seeds x 2 objectives x 6 sigmas {1,2,4,8,16,32} at OE size 128 (sigma 0 is the "
+               "OE-size-128 point of cifar10_oe_sizes)", notebook="imagenet_blurring",
+               profiles={"paper": dict(_PAPER_CIFAR, objectives=_HB, sigmas=[0, *_SIGMAS], oe_size=128),
+                         "laptop": dict(_BOOK_LAPTOP, objectives=_HB, sigmas=[0, *_SIGMAS], classes=[0, 4, 8],
+                                        oe_size=128),
+                         "smoke": dict(_BOOK_SMOKE, objectives=_HB, sigmas=[0, 2], oe_size=16)}),
+    Experiment("cifar100_oe_classes", "CIFAR-10 with CIFAR-100 OE: AUC vs number of OE classes", 1600,
+               "10 classes x 10 seeds x 2 objectives x 8 CIFAR-100 class counts {1,2,4,8,16,32,64,100}",
+               _per_profile("cifar10", oe="cifar100", oe_size=None, objectives=_HB, seeds=by(10, 1, 1),
+                            oe_class_counts=by([1, 2, 4, 8, 16, 32, 64, 100], [1, 4, 16, 100], [1, 100]))),
+    Experiment("cifar10_hsc_sensitivity", "CIFAR-10: HSC norm x data augmentation", 800,
+               "10 classes x 10 seeds x 4 HSC norms x 2 (augmentation + normalization | normalization only)",
+               _per_profile("cifar10", objectives=["hsc"], seeds=by(10, 1, 1),
+                            hsc_norms=by(*[["l1", "l2", "l2_squared", "l2_squared_linear"]] * 2,
+                                         ["l1", "l2_squared_linear"]),
+                            augments=[None, "cifar_normalize"])),  # None: the dataset's default recipe
+    Experiment("focal_sensitivity", "Focal loss gamma sensitivity, CIFAR-10 and ImageNet-30", 800,
+               "4 gammas {0,0.5,2,4} x 10 classes x 10 seeds x 2 datasets (CIFAR-10; ImageNet-30 classes 0..9)",
+               _per_profile("cifar10", objectives=["focal"], gammas=by([0, 0.5, 2, 4], [0, 0.5, 2, 4], [0, 2]),
+                            seeds=by(10, 1, 1), parts=by(*[[{}, dict(TRAINING["imagenet30"][p], classes=c)]
+                                                           for p, c in (("paper", list(range(10))),
+                                                                        ("laptop", [0, 5]), ("smoke", [0]))]))),
+    Experiment("imagenet30_table", "ImageNet-30 one-vs-rest AUC table", 1200,
+               "30 classes x 10 seeds x 4 objectives (deepsad, hsc, focal, bce) with ImageNet-22K OE",
+               _per_profile("imagenet30", objectives=_FOUR, seeds=by(10, 1, 1))),
+    Experiment("imagenet30_oe_sizes", "ImageNet-30: AUC vs number of OE samples", 5700,
+               "30 classes x 5 seeds x 2 objectives x 19 OE sizes 2^0..2^18",
+               _per_profile("imagenet30", objectives=_HB, seeds=by(5, 1, 1),
+                            oe_sizes=by([2 ** k for k in range(19)], [1, 4, 16, 64, 256, 1024], [1, 16]))),
+    Experiment("imagenet30_blur", "ImageNet-30: AUC vs Gaussian blur of the OE images", 1800,
+               "30 classes x 5 seeds x 2 objectives x 6 sigmas at OE size 64 (sigma 0: imagenet30_oe_sizes)",
+               _per_profile("imagenet30", objectives=_HB, seeds=by(5, 1, 1), oe_size=64,
+                            sigmas=by(_SIGMAS, _SIGMAS, [2]))),
+    Experiment("mnist_emnist_classes", "MNIST with EMNIST-letters OE: AUC vs number of OE classes", 1600,
+               "10 classes x 10 seeds x 2 objectives x 8 letter-class counts {1,2,3,5,10,15,20,26}",
+               _per_profile("mnist", objectives=_HB, seeds=by(10, 1, 1), oe_size=None,
+                            oe_class_counts=by([1, 2, 3, 5, 10, 15, 20, 26], [1, 3, 10, 26], [1, 26]))),
+    Experiment("mnist_blur", "MNIST with EMNIST-letters OE: AUC vs blur", 600,
+               "10 classes x 5 seeds x 2 objectives x 6 sigmas, all 26 EMNIST letters (sigma 0: mnist_emnist_classes)",
+               _per_profile("mnist", objectives=_HB, seeds=by(5, 1, 1), oe_size=None, oe_classes=26,
+                            sigmas=by(_SIGMAS, _SIGMAS, [2]))),
+)}
+_BY_NOTEBOOK = {e.notebook: e for e in EXPERIMENTS.values() if e.notebook}
+
+
+def experiment_settings(name: str, profile: str = "laptop", **overrides: Any) -> dict[str, Any]:
+    """The settings of experiment ``name`` under ``profile``; every override replaces the profile's value in the
+    base and in every part (``None`` included). Unknown keys raise."""
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"unknown grid {name!r}; choose one of {', '.join(EXPERIMENTS)}")
+    profiles = EXPERIMENTS[name].profiles
+    if profile not in profiles:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(profiles)}")
+    return with_overrides(name, profiles[profile], overrides, (*_RUN_FIELDS, *AXES, "methods", "classes", "seeds"),
+                          profile)
+
+
+def settings(notebook: str, profile: str = "laptop", **overrides: Any) -> dict[str, Any]:
+    """A notebook's settings: those of the experiment it reads."""
+    if notebook not in _BY_NOTEBOOK:
+        raise ConfigError(f"unknown notebook {notebook!r}; choose one of {', '.join(NOTEBOOKS)}")
+    return experiment_settings(_BY_NOTEBOOK[notebook].name, profile, **overrides)
+
+
+def _seeds(s: dict[str, Any]) -> list[int]:
+    return list(range(s["seeds"])) if isinstance(s["seeds"], int) else list(s["seeds"])
+
+
+def expand(s: dict[str, Any]) -> list[tuple[dict[str, Any], RunConfig]]:
+    """Every (labels, RunConfig) of an experiment's settings, part by part: classes x seeds x the axes (methods,
+    then AXES in order); labels name each run's axis values (method, objective, oe_size, sigma, ...).
+    ``baseline=True`` adds a Deep SVDD run without OE per class and seed, labelled OE size 0."""
+    out = []
+    for part in s.get("parts") or [{}]:
+        p = {**s, **part}
+        kw = {k: tuple(v) if k == "milestones" else v for k, v in p.items() if k in _RUN_FIELDS}
+        base = RunConfig(**kw)
+        axes = ([("method", [METHODS[m] for m in p["methods"]], p["methods"])] if p.get("methods") else []) + \
+            [(AXES[a], p[a], p[a]) for a in AXES if a in p]
+        for cls, seed in itertools.product(p["classes"], _seeds(p)):
+            cfg = base.replace(normal_class=tuple(cls) if isinstance(cls, list) else cls, seed=seed)
+            for combo in itertools.product(*[list(zip(vals, labs)) for _, vals, labs in axes]):
+                labels, changes = {}, {}
+                for (field, _, _), (value, lab) in zip(axes, combo):
+                    labels[LABELS.get(field, field)] = float(lab) if field in _FLOAT_FIELDS else lab
+                    changes.update(value if field == "method" else
+                                   {field: float(value) if field in _FLOAT_FIELDS else value})
+                out.append((labels, cfg.replace(**changes)))
+            if p.get("baseline"):
+                out.append(({"objective": "deepsvdd", "oe_size": 0}, cfg.replace(objective="deepsvdd", oe=None)))
+    return out
+
+
+def runs(notebook: str, s: dict[str, Any]) -> list[tuple[dict[str, Any], RunConfig]]:
+    return expand(s)
+
+
+def grid(name: str, profile: str = "laptop", **overrides: Any) -> list[RunConfig]:
+    """The configurations of experiment ``name`` under ``profile`` (each once). The blur grids leave out sigma 0,
+    a point of the OE-size grid, as the seed does."""
+    configs = [c for _, c in expand(experiment_settings(name, profile, **overrides))]
+    if name == "cifar10_blur":
+        sizes = set(grid("cifar10_oe_sizes", profile, **_known("cifar10_oe_sizes", profile, overrides)))
+        configs = [c for c in configs if not (c.blur == 0 and c in sizes)]
+    return list(dict.fromkeys(configs))
+
+
+def _known(name: str, profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The overrides that experiment ``name`` knows (composite grids pass each member its own)."""
+    known = set(experiment_settings(name, profile)) | set(_RUN_FIELDS) | set(AXES) | {"methods", "classes", "seeds"}
+    return {k: v for k, v in overrides.items() if k in known}
+
+
+# ----------------------------------------------------------------------------------------------- tables
+
+
+def with_paper(df: pd.DataFrame) -> pd.DataFrame:
+    """Our CIFAR-10 mean AUC per method beside the paper's published number for the same method."""
+    ref = paper.cifar10_table()
+    classes = sorted(df["normal_class"].unique())
+    rows = []
+    for method in dict.fromkeys(df["method"]):
+        col = paper.METHOD_COLUMN.get(method)
+        sub = df[df["method"] == method]
+        published = ref.loc[[paper.CIFAR10_CLASSES[c] for c in classes], col].mean() if col else float("nan")
+        rows.append({"method": method, "ours (mean AUC %)": round(sub["auc"].mean(), 1),
+                     "paper, same classes": round(published, 1) if col else None,
+                     "paper, all 10 classes": ref.loc["mean", col] if col else None,
+                     "paper column": col or "—"})
+    return pd.DataFrame(rows).set_index("method")
+
+
+def run_card(s: dict[str, Any], df: pd.DataFrame, device: str | None = None) -> pd.DataFrame:
+    """Profile, data, OE, budget, seeds, runs and device of one execution of a notebook (from the records)."""
+    rows = {"dataset": ", ".join(dict.fromkeys(df["data"])),
+            "normal classes": report.values(df["normal_class"]),
+            "OE source": report.values(df["oe"], none="none"),
+            "OE size": report.values(df["n_oe"]),
+            "epochs": report.values(df["epochs"]),
+            "training images per class": report.values(df["n_train"]),
+            "test images": report.values(df["n_test"])}
+    return report.run_card(s["profile"], df, rows, device)
