@@ -66,6 +66,9 @@ class RunSpec:
 
     PATHS: ClassVar[tuple[str, ...]] = ("data_root",)  # where data live: not part of the result's key
     TAG: ClassVar[str | None] = None  # written into the key as "model"; None for the kinds whose keys predate tags
+    # Raised when the same settings start to compute something else (a fixed initialisation, say), so that records
+    # of the old computation in a results store are not read as the new one's. Version 1 adds nothing to the key.
+    KEY_VERSION: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         self.validate()
@@ -81,6 +84,8 @@ class RunSpec:
         """The fields that define the result (of the canonical configuration), paths excluded, JSON-friendly."""
         c = self.canonical()
         d = {f.name: _plain(getattr(c, f.name)) for f in dataclasses.fields(c) if f.name not in self.PATHS}
+        if self.KEY_VERSION > 1:
+            d["key_version"] = self.KEY_VERSION
         return {"model": self.TAG, **d} if self.TAG else d
 
     def replace(self, **changes: Any):

@@ -123,6 +123,15 @@ def test_hash_ignores_paths_but_not_settings():
     assert config_hash(RunConfig(seed=1)) != config_hash(RunConfig(seed=2))
 
 
+def test_key_version_separates_old_computations():
+    @dataclass(frozen=True)
+    class V2(Counted):
+        KEY_VERSION = 2
+
+    assert "key_version" not in Counted().key() and V2().key()["key_version"] == 2
+    assert config_hash(V2()) != config_hash(Counted())
+
+
 def test_cli_prints_auc_and_timings(bars_mnist, capsys):
     assert cli.main(["run", "--dataset", "mnist", "--data-root", bars_mnist, "--normal-class", "0", "--objective",
                      "focal", "--oe", "noise", "--oe-size", "64", "--epochs", "1", "--batch-size", "32",
