@@ -38,10 +38,11 @@ class Augment:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
 
-    def __call__(self, x: torch.Tensor, train: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, train: bool = True, generator: torch.Generator | None = None,
+                 blur: torch.Tensor | None = None) -> torch.Tensor:
         x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
         if train:
-            return self.apply(x, self.draw(tuple(x.shape), x.device, generator))
+            return self.apply(x, self.draw(tuple(x.shape), x.device, generator), blur)
         if self.crop and self.crop < x.shape[-1]:
             x = center_crop(x, self.crop)
         return self.normalize(x)
@@ -67,14 +68,20 @@ class Augment:
             p["noise"] = torch.randn(n, c, h, w, device=device, generator=generator)
         return p
 
-    def apply(self, x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Training-time augmentation of float [0, 1] images with factors from :meth:`draw`, then normalization."""
+    def apply(self, x: torch.Tensor, p: dict[str, torch.Tensor], blur: torch.Tensor | None = None) -> torch.Tensor:
+        """Training-time augmentation of float [0, 1] images with factors from :meth:`draw`, then normalization.
+
+        ``blur``: a Gaussian blur sigma per sample (0: none; the OE images of a blur experiment), applied where the
+        seed's OE pipeline applies PIL's GaussianBlur: after jitter, flip and padded crop (the padding band is
+        blurred too), before the noise and the normalization, on the image rounded to 8 bits as PIL holds it."""
         if "brightness" in p:
             x = apply_jitter(x, p)
         if "flip" in p:
             x = torch.where(p["flip"], x.flip(-1), x)
         if "oy" in p:
             x = crop_at(F.pad(x, (self.padding,) * 4) if self.padding else x, p["oy"], p["ox"], self.crop)
+        if blur is not None:
+            x = blur_samples(x, blur)
         if "noise" in p:
             x = x + self.noise * p["noise"]
         return self.normalize(x)
@@ -226,6 +233,18 @@ def _box_blur_lines(p: torch.Tensor, r: np.float32) -> torch.Tensor:
     window = cs[..., w:w + n] - cs[..., 1:1 + n]  # pixels x-l .. x+l
     far = pp[..., :n] + pp[..., w:w + n]  # pixels x-l-1 and x+l+1, weighted by the fraction
     return ((window * ww + far * fw + (1 << 23)) >> 24).clamp_(max=255)
+
+
+def blur_samples(x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+    """Blur float [0, 1] images N x C x H x W, sample i with sigma ``sigmas[i]`` (0: unchanged), through 8 bits:
+    round to uint8, :func:`gaussian_blur` (Pillow-exact), back to [0, 1]."""
+    out = x
+    for sigma in sigmas.unique().tolist():
+        if sigma > 0:
+            idx = (sigmas == sigma).nonzero().squeeze(1).to(x.device)
+            u8 = x[idx].mul(255).round_().clamp_(0, 255).to(torch.uint8)
+            out = out.index_copy(0, idx, gaussian_blur(u8, sigma).float().div_(255))
+    return out
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float, passes: int = 3) -> torch.Tensor:

@@ -317,7 +317,9 @@ def _read_idx_pair(name: str, split: str, loc: Path) -> ImageSet | None:
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise ValueError(f"{images} / {labels}: shapes {x.shape} and {y.shape} don't match")
         if name == "emnist-letters":
-            x, y = x.transpose(0, 2, 1), y - 1  # EMNIST stores images transposed and letters as 1..26
+            # Letters are stored 1..26. The images are stored transposed (the letters lie on their side); the
+            # Rethinking seed trains on them as torchvision reads them, so they are kept that way here too.
+            y = y - 1
         _check_labels(y, _N_CLASSES[name], labels)
         return ImageSet(torch.from_numpy(np.ascontiguousarray(x)[:, None]), torch.from_numpy(y),
                         list(_IDX_CLASSES[name]))

@@ -17,12 +17,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch.utils.data import Dataset
 
-from .augment import RECIPES, default_recipe, gaussian_blur
+from .augment import RECIPES, default_recipe
 from .config import RunSpec, check_choice, record_tail
 from .data import DATASETS, cached_split, subsample
 from .nets import DEFAULT_REP_DIM, NETS, make_net, n_params, net_for_shape
 from .objectives import HSC_NORMS, OBJECTIVES, Objective, make_objective
-from .oe import OE_SOURCES, make_oe
+from .oe import OE_SOURCES, LazyImages, NaturalCrops, make_oe
 from .train import TrainLog, make_generator, pick_device, score, seed_everything, train, train_many
 
 STREAMED_OE = ("tinyimages", "imagenet22k")  # OE sources that return a Dataset: such runs train alone
@@ -33,6 +33,9 @@ class RunConfig(RunSpec):
     """Every setting of one run. ``None`` means "the default for this dataset/objective"."""
 
     PATHS: ClassVar[tuple[str, ...]] = ("data_root", "oe_root")
+    # 2: the seed's LeNet initialisation, blur after the OE augmentation, EMNIST letters as stored, Tiny Images'
+    # CIFAR list applied by default.
+    KEY_VERSION: ClassVar[int] = 2
 
     dataset: str = "fmnist"
     normal_class: int | tuple[int, ...] = 0
@@ -123,7 +126,7 @@ class RunConfig(RunSpec):
                           [p.oe for p in preps] if preps[0].oe is not None else None, augment=preps[0].augment,
                           device=dev, generators=[make_generator(dev, p.rng_seed) for p in preps],
                           progress=progress, mode=mode, keep_going=True, amp=amp, channels_last=channels_last,
-                          compile=compile, **train_kwargs(preps[0].cfg))
+                          compile=compile, **{**train_kwargs(preps[0].cfg), "oe_blur": [p.cfg.blur for p in preps]})
         for p, log in zip(preps, logs):
             if log.error:
                 err = FloatingPointError(f"run {p.cfg.describe()}: {log.error}")
@@ -145,7 +148,7 @@ def objective_kwargs(cfg: RunConfig) -> dict[str, Any]:
 def train_kwargs(cfg: RunConfig) -> dict[str, Any]:
     """The trainer's settings for ``cfg``."""
     return dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                milestones=cfg.milestones)
+                milestones=cfg.milestones, oe_blur=cfg.blur)
 
 
 def train_size(cfg: RunConfig, n: int) -> int:
@@ -153,17 +156,22 @@ def train_size(cfg: RunConfig, n: int) -> int:
     return n if cfg.n_train is None else min(n, cfg.n_train)
 
 
+IN_MEMORY_OE_BYTES = 2**26  # OE pools up to 64 MB are read into memory once; larger ones are made when drawn
+
+
 @lru_cache(maxsize=4)
 def _oe_pool(name: str, shape: tuple[int, int, int], size: int | None, seed: int, classes: int | None,
-             blur: float, root: str | None):
+             root: str | None) -> tuple[torch.Tensor | LazyImages, str]:
+    """The OE pool of a run and a note on it for the record (e.g. whether Tiny Images' CIFAR list was applied).
+    Natural crops are virtual (made when drawn); a lazy pool small enough is read into memory once, where runs
+    of one job share it. The images, and so the results, are the same either way."""
     kw = {"classes": classes} if classes is not None else {}
     src = make_oe(name, shape, root=root, **kw)
-    pool = src.sample(size if size is not None else src.size, seed)
-    if blur and isinstance(pool, torch.Tensor):
-        pool = gaussian_blur(pool, blur)
-    elif blur:
-        raise ValueError(f"blur is supported for in-memory OE sources, not for streamed {name!r}")
-    return pool
+    n = size if size is not None else src.size
+    pool = src.virtual(n, seed) if isinstance(src, NaturalCrops) else src.sample(n, seed)
+    if isinstance(pool, LazyImages) and pool.nbytes <= IN_MEMORY_OE_BYTES:
+        pool = pool.materialize()
+    return pool, getattr(src, "note", "")
 
 
 def _data_key(cfg: RunConfig) -> tuple:
@@ -174,7 +182,7 @@ def _data_key(cfg: RunConfig) -> tuple:
 def _pool_keys(cfg: RunConfig, shape: tuple) -> tuple[tuple, tuple]:
     """Keys under which runs of one job share their (identical) training and OE pools."""
     train_key = (*_data_key(cfg), cfg.n_train, cfg.seed if cfg.n_train is not None else None)
-    oe_key = (cfg.oe, shape, cfg.oe_size, cfg.seed, cfg.oe_classes, cfg.blur, cfg.oe_root)
+    oe_key = (cfg.oe, shape, cfg.oe_size, cfg.seed, cfg.oe_classes, cfg.oe_root)
     return train_key, oe_key
 
 
@@ -195,6 +203,7 @@ class Prepared:
     rng_seed: int
     prep_time: float
     data_source: str = ""  # where the images came from (e.g. the CIFAR-10 JPEG tarball), for the run card
+    oe_note: str = ""  # what the OE source says about itself (Tiny Images: the CIFAR exclusion list applied or not)
 
 
 def prepare(cfg: RunConfig, device: str | torch.device | None = None) -> Prepared:
@@ -210,15 +219,15 @@ def prepare(cfg: RunConfig, device: str | torch.device | None = None) -> Prepare
     shape = tuple(train_x.shape[1:])
 
     objective = make_objective(cfg.objective, **objective_kwargs(cfg))
-    oe = None
+    oe, oe_note = None, ""
     if cfg.oe:
-        oe = _oe_pool(cfg.oe, shape, cfg.oe_size, cfg.seed, cfg.oe_classes, cfg.blur, cfg.oe_root)
+        oe, oe_note = _oe_pool(cfg.oe, shape, cfg.oe_size, cfg.seed, cfg.oe_classes, cfg.oe_root)
     seed_everything(cfg.seed)
     bias = objective.bias_allowed if cfg.bias is None else cfg.bias
     net = make_net(cfg.net or net_for_shape(shape), cfg.rep_dim, bias=bias, head=objective.head)
     rng_seed = int(torch.randint(0, 2**62, (1,)))
     return Prepared(cfg, dev, train_x, test_x, test_y, objective, oe, net, cfg.augment or default_recipe(shape),
-                    rng_seed, time.perf_counter() - t_start, split.source)
+                    rng_seed, time.perf_counter() - t_start, split.source, oe_note)
 
 
 def finish(p: Prepared, log: TrainLog, amp: bool = False) -> dict[str, Any]:
@@ -242,6 +251,7 @@ def finish(p: Prepared, log: TrainLog, amp: bool = False) -> dict[str, Any]:
         "n_test": len(p.test_x),
         "n_oe": 0 if p.oe is None else len(p.oe),
         "data_source": p.data_source,
+        "oe_note": p.oe_note,
         "models_in_step": log.models,
         "amp": amp,
         **record_tail(p.device),

@@ -23,7 +23,12 @@ def _conv_block(c_in: int, c_out: int, bias: bool) -> list[nn.Module]:
 
 
 class LeNet(nn.Module):
-    """Conv(5x5, pad 2) + BN + LeakyReLU + max-pool blocks, then fc + BN1d + LeakyReLU, then fc to rep_dim."""
+    """Conv(5x5, pad 2) + BN + LeakyReLU + max-pool blocks, then fc + BN1d + LeakyReLU, then fc to rep_dim.
+
+    Initialised as the seed's ``cifar10_LeNet`` / ``mnist_LeNet``: Xavier-normal weights with the LeakyReLU gain
+    (sqrt(2 / (1 + 0.01²)) = 1.414) on every convolution and the hidden linear layer, gain 1 on the last layer,
+    biases left at PyTorch's default. (Gain 1 everywhere and zero biases, as adcore had it, gives conv weights a
+    std of 0.047 instead of the seed's 0.066 and measurably lower AUCs on CIFAR-10.)"""
 
     def __init__(self, channels: list[int], spatial: int, hidden: int, rep_dim: int, bias: bool = True):
         super().__init__()
@@ -35,6 +40,11 @@ class LeNet(nn.Module):
                                 nn.BatchNorm1d(hidden, eps=BN_EPS, affine=bias), nn.LeakyReLU(0.01),
                                 nn.Linear(hidden, rep_dim, bias=bias))
         self.rep_dim = rep_dim
+        gain = nn.init.calculate_gain("leaky_relu")
+        for m in [*self.features, self.fc[1]]:
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_normal_(m.weight, gain=gain)
+        nn.init.xavier_normal_(self.fc[4].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))
@@ -47,7 +57,8 @@ class CBAM(nn.Module):
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(channels, channels // reduction), nn.ReLU(),
                                  nn.Linear(channels // reduction, channels))
-        self.spatial = nn.Sequential(nn.Conv2d(2, 1, 7, padding=3, bias=False), nn.BatchNorm2d(1, eps=1e-5))
+        self.spatial = nn.Sequential(nn.Conv2d(2, 1, 7, padding=3, bias=False),
+                                     nn.BatchNorm2d(1, eps=1e-5, momentum=0.01))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate = self.mlp(x.mean((2, 3))) + self.mlp(x.amax((2, 3)))
@@ -73,9 +84,11 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    """ResNet-18 (He et al.) with ``out_dim`` outputs; convolutions initialised Kaiming-normal (fan-out).
+    """ResNet-18 (He et al.) with ``out_dim`` outputs.
 
-    ``cbam``: CBAM in every block (the Rethinking seed's ImageNet network, ``resnet18_cbam``). ``small_input``: a
+    ``cbam``: CBAM in every block (the Rethinking seed's ImageNet network, ``resnet18_cbam``), initialised by that
+    seed's rule (see :func:`seed_resnet_init`); without CBAM, torchvision's rule (Kaiming-normal fan-out for every
+    convolution, BatchNorm weight 1 and bias 0, default linear layers), as CLAD's seed uses. ``small_input``: a
     3x3 stride-1 stem without max-pool, for 28-32 px images (CLAD's classifier); otherwise ImageNet's 7x7 stride-2
     stem + 3x3 stride-2 max-pool. ``width``: the first stage's channels (stages w, 2w, 4w, 8w; 64 = standard).
     ``bias=False``: no bias in the last layer and no affine BatchNorm.
@@ -100,6 +113,9 @@ class ResNet18(nn.Module):
         self.features = nn.Sequential(*stem, *blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(c_in, out_dim, bias=bias)
         self.rep_dim = out_dim
+        if cbam:
+            seed_resnet_init(self)
+            return
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -108,8 +124,31 @@ class ResNet18(nn.Module):
         return self.fc(self.features(x))
 
 
+def seed_resnet_init(net: "ResNet18") -> None:
+    """The Rethinking seed's initialisation of its ResNet-18 + CBAM (``imagenet_WideResNet.py``), rule for rule:
+    the last linear layer Kaiming-normal (fan-in); then, by the names of its state dict, every convolution weight
+    Kaiming-normal (fan-out), every BatchNorm weight 1 except the CBAM spatial gate's (0: the gate starts at
+    sigmoid(0) = 0.5 everywhere), every bias 0. The seed's name matching misses the 1x1 shortcut convolutions and the
+    CBAM channel MLP's weights, which keep PyTorch's default initialisation; so do they here."""
+    nn.init.kaiming_normal_(net.fc.weight)
+    nn.init.kaiming_normal_(net.features[0].weight, mode="fan_out")
+    for m in net.modules():
+        if isinstance(m, BasicBlock):
+            for conv in (m.body[0], m.body[3]):
+                nn.init.kaiming_normal_(conv.weight, mode="fan_out")
+            if isinstance(m.cbam, CBAM):
+                nn.init.kaiming_normal_(m.cbam.spatial[0].weight, mode="fan_out")
+                if m.cbam.spatial[1].affine:
+                    nn.init.zeros_(m.cbam.spatial[1].weight)
+                for lin in (m.cbam.mlp[0], m.cbam.mlp[2]):
+                    nn.init.zeros_(lin.bias)
+    if net.fc.bias is not None:
+        nn.init.zeros_(net.fc.bias)
+
+
 class WithHead(nn.Module):
-    """Feature network followed by ``Linear(rep_dim, 1)``: the BCE and Focal classifiers' logit."""
+    """Feature network followed by ``Linear(rep_dim, 1)``: the BCE and Focal classifiers' logit. The head keeps
+    PyTorch's default initialisation and is built after the network, as the seed's ``ClassifierNet``."""
 
     def __init__(self, body: nn.Module, bias: bool = True):
         super().__init__()
@@ -142,9 +181,7 @@ def make_net(name: str, rep_dim: int | None = None, bias: bool = True, head: boo
         net = LeNet([3, 32, 64, 128], 4, 512, rep_dim, bias)
     else:
         net = ResNet18(rep_dim, cbam=True, bias=bias)
-    if head:
-        net = WithHead(net, bias)
-    return net if name == "resnet18_cbam" else xavier_init(net)
+    return WithHead(net, bias) if head else net
 
 
 def net_for_shape(shape: tuple[int, ...]) -> str:

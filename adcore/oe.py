@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Protocol
@@ -83,20 +84,37 @@ def make_oe(name: str, shape: Shape, root: str | os.PathLike | None = None, down
 # --------------------------------------------------------------------------------------------------- subsets
 
 
+class NestedIndex:
+    """Position -> index of the first n of a pseudo-random order of range(N) that depends only on (N, seed), so
+    subsets of one seed are nested. Up to 2^24 an explicit permutation (at most 128 MB); beyond, a keyed Feistel
+    bijection maps a position to its index in O(1), so a view of all 79M Tiny Images costs no memory and no
+    start-up time (an explicit permutation would take 630 MB and ~30 s)."""
+
+    def __init__(self, N: int, n: int, seed: int):
+        if N <= 0:
+            raise ValueError(f"cannot draw from an empty pool (N={N})")
+        if not 0 < n <= N:
+            raise ValueError(f"subset size n={n} out of range: must be 1..{N}")
+        self.N, self.n = N, n
+        self.perm = np.random.default_rng(seed).permutation(N)[:n] if N <= _PERMUTE_MAX else None
+        self.keys = None if self.perm is not None else \
+            np.random.default_rng(seed).integers(0, 2**63, size=_FEISTEL_ROUNDS, dtype=np.uint64)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, pos: np.ndarray | int) -> np.ndarray:
+        pos = np.asarray(pos, dtype=np.int64)
+        if self.perm is not None:
+            return self.perm[pos]
+        return _feistel(pos.astype(np.uint64), self.N, self.keys)
+
+
 def nested_indices(N: int, n: int, seed: int) -> np.ndarray:
     """The first n of a pseudo-random order of range(N) that depends only on (N, seed): subsets are nested."""
-    if N <= 0:
-        raise ValueError(f"cannot draw from an empty pool (N={N})")
-    if not 0 < n <= N:
-        raise ValueError(f"subset size n={n} out of range: must be 1..{N}")
-    if N <= _PERMUTE_MAX:
-        return np.random.default_rng(seed).permutation(N)[:n]
-    # An explicit permutation of 79M Tiny Images would take 630 MB; rejection sampling of a seeded stream would
-    # need ~N ln N draws for n = N. A keyed Feistel bijection maps position i to its index in O(1) instead.
-    keys = np.random.default_rng(seed).integers(0, 2**63, size=_FEISTEL_ROUNDS, dtype=np.uint64)
+    index = NestedIndex(N, n, seed)
     chunk = 2**22
-    return np.concatenate([_feistel(np.arange(a, min(a + chunk, n), dtype=np.uint64), N, keys)
-                           for a in range(0, n, chunk)])
+    return np.concatenate([index[np.arange(a, min(a + chunk, n))] for a in range(0, n, chunk)])
 
 
 def _feistel(pos: np.ndarray, N: int, keys: np.ndarray) -> np.ndarray:
@@ -167,6 +185,62 @@ def _pil_mode(shape: Shape) -> str:
     return "RGB" if shape[0] == 3 else "L"
 
 
+# ---------------------------------------------------------------------------------------------- lazy pools
+
+
+class LazyImages(Dataset):
+    """An OE pool whose images are produced when drawn: ``fetch(idx)`` -> uint8 batch N x C x H x W. ``heavy``:
+    producing an image costs enough (reading a large file, decoding a JPEG) for the trainer to prefetch batches in
+    DataLoader worker processes; light pools (virtual crops) are produced in the training process."""
+
+    heavy = True
+    shape: Shape
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def fetch(self, idx: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        return torch.stack([self[int(i)] for i in idx])
+
+    def __getitem__(self, i):
+        if isinstance(i, (list, tuple, np.ndarray, torch.Tensor)):  # a whole batch (a DataLoader worker's request)
+            return self.fetch(i)
+        return self.item(int(i))
+
+    def item(self, i: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def nbytes(self) -> int:
+        return len(self) * int(np.prod(self.shape))
+
+    def materialize(self) -> torch.Tensor:
+        return self.fetch(range(len(self)))
+
+
+class VirtualCrops(LazyImages):
+    """The first n crops of a seed's order of :class:`NaturalCrops`, made when first drawn and kept (up to
+    ``cache_bytes``): a run over all 2^20 virtual crops starts at once and costs only the crops it draws, and the
+    images are the ones ``sample(n, seed)`` would have produced, so nested subsets keep their meaning."""
+
+    heavy = False
+
+    def __init__(self, source: "NaturalCrops", n: int, seed: int, cache_bytes: int = 2**28):
+        self.source, self.shape, self.index = source, source.shape, NestedIndex(source.size, n, seed)
+        self.cache: dict[int, torch.Tensor] = {}
+        self.cache_max = cache_bytes // int(np.prod(self.shape))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def item(self, i: int) -> torch.Tensor:
+        if (img := self.cache.get(i)) is None:
+            img = torch.from_numpy(np.ascontiguousarray(self.source.crop(int(self.index[i]))).copy())
+            if len(self.cache) < self.cache_max:
+                self.cache[i] = img
+        return img
+
+
 # ---------------------------------------------------------------------------------------------------- sources
 
 
@@ -182,7 +256,12 @@ class NaturalCrops:
 
     def sample(self, n: int, seed: int) -> torch.Tensor:
         _check_n(n, self.size)
-        return torch.from_numpy(np.stack([self.crop(int(i)) for i in nested_indices(self.size, n, seed)]))
+        return self.virtual(n, seed).materialize()
+
+    def virtual(self, n: int, seed: int) -> VirtualCrops:
+        """The crops of ``sample(n, seed)``, made when drawn (see :class:`VirtualCrops`)."""
+        _check_n(n, self.size)
+        return VirtualCrops(self, n, seed)
 
     def crop(self, i: int) -> np.ndarray:
         """Crop number i, as uint8 C x H x W."""
@@ -266,12 +345,30 @@ class TinyImages:
     each stored column-major) or from Hendrycks' ``300K_random_images.npy`` (N x 32 x 32 x 3 uint8).
 
     The dataset was withdrawn by its authors in 2020 and can no longer be downloaded; only an existing copy works.
-    ``exclude``: a text file of 1-based record numbers (one per line, like the seed's ``80mn_cifar_idxs.txt``),
-    removed from the index space (the seed instead re-draws excluded indices at random)."""
+    ``exclude``: a text file of 1-based record numbers (one per line, like the seed's ``80mn_cifar_idxs.txt``: the
+    Tiny Images that are CIFAR-10 images, test images included), removed from the index space. By default
+    (``"auto"``) the seed's list is used when it lies beside ``tiny_images.bin``; without it the OE set may contain
+    CIFAR-10 test images, which ``note`` (and a warning) says. The seed re-draws an excluded index uniformly from
+    all 79M records with the global RNG; here excluded records are simply not part of the pool, so subsets stay
+    nested and deterministic (a deliberate difference)."""
 
-    def __init__(self, root: str | os.PathLike | None, shape: Shape, exclude: str | os.PathLike | None = None):
+    EXCLUDE_FILE = "80mn_cifar_idxs.txt"
+
+    def __init__(self, root: str | os.PathLike | None, shape: Shape, exclude: str | os.PathLike | None = "auto"):
         _check_shape(shape)
         self.path, self.shape = _find_tiny_images(root), shape
+        if exclude == "auto":
+            found = self.path.with_name(self.EXCLUDE_FILE)
+            exclude = found if found.is_file() and self.path.suffix == ".bin" else None
+            self.note = f"excluding the CIFAR images listed in {found}" if exclude else (
+                f"no {self.EXCLUDE_FILE} beside {self.path}: the OE set may contain CIFAR-10 (test) images; get the "
+                f"list from the seed repository lukasruff/Classification-AD (data/{self.EXCLUDE_FILE}) and put it "
+                "there" if self.path.suffix == ".bin" else "300K_random_images.npy (Hendrycks' random subset): the "
+                "record-number exclusion list does not apply to it")
+            if exclude is None and self.path.suffix == ".bin":
+                warnings.warn(self.note, stacklevel=2)
+        else:
+            self.note = f"excluding the records listed in {exclude}" if exclude else "no exclusion list"
         if self.path.suffix == ".npy":
             if exclude is not None:
                 raise ValueError(f"exclude applies to tiny_images.bin record numbers, not to {self.path.name}")
@@ -288,12 +385,9 @@ class TinyImages:
         self._excluded = _read_exclusions(Path(exclude), records) if exclude is not None else np.zeros(0, np.int64)
         self.size = records - len(self._excluded)
 
-    def sample(self, n: int, seed: int) -> Dataset:
+    def sample(self, n: int, seed: int) -> "_TinyImagesDataset":
         _check_n(n, self.size)
-        pos = nested_indices(self.size, n, seed)
-        # position k of the kept records is record k + (number of excluded records at or before it)
-        shift = self._excluded - np.arange(len(self._excluded))
-        return _TinyImagesDataset(self.path, pos + np.searchsorted(shift, pos, side="right"), self.shape)
+        return _TinyImagesDataset(self.path, NestedIndex(self.size, n, seed), self._excluded, self.shape, self.note)
 
 
 def _find_tiny_images(root: str | os.PathLike | None) -> Path:
@@ -330,23 +424,34 @@ def _read_exclusions(path: Path, records: int) -> np.ndarray:
     return idx
 
 
-class _TinyImagesDataset(Dataset):
-    """Reads records on access; the memmap is opened per process, so pickling to DataLoader workers is cheap."""
+class _TinyImagesDataset(LazyImages):
+    """Records read on access; the record of position i is computed then (no index array is built, so a view of all
+    79M records starts at once), and the memmap is opened per process, so pickling to DataLoader workers is cheap."""
 
-    def __init__(self, path: Path, records: np.ndarray, shape: Shape):
-        self.path, self.records, self.shape = path, records, shape
+    def __init__(self, path: Path, index: NestedIndex, excluded: np.ndarray, shape: Shape, note: str = ""):
+        self.path, self.index, self.shape, self.note = path, index, shape, note
+        # position k of the kept records is record k + (number of excluded records at or before it)
+        self.shift = excluded - np.arange(len(excluded))
         self._arr: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.index)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
+    def records(self, pos: np.ndarray) -> np.ndarray:
+        kept = self.index[pos]
+        return kept + np.searchsorted(self.shift, kept, side="right")
+
+    def fetch(self, idx) -> torch.Tensor:
         if self._arr is None:
             self._arr = (np.load(self.path, mmap_mode="r") if self.path.suffix == ".npy"
                          else np.memmap(self.path, np.uint8, "r").reshape(-1, _TINY_RECORD))
-        rec = self._arr[self.records[i]]
-        hwc = rec if rec.ndim == 3 else rec.reshape(32, 32, 3, order="F")
-        return fit(torch.from_numpy(np.ascontiguousarray(hwc.transpose(2, 0, 1)))[None], self.shape)[0]
+        rec = np.asarray(self._arr[self.records(np.asarray(idx, dtype=np.int64))])
+        # .npy: N x H x W x C; .bin: each record column-major (W, H, C fastest first), i.e. C x W x H in C order
+        chw = rec.transpose(0, 3, 1, 2) if rec.ndim == 4 else rec.reshape(len(rec), 3, 32, 32).transpose(0, 1, 3, 2)
+        return fit(torch.from_numpy(np.ascontiguousarray(chw)), self.shape)
+
+    def item(self, i: int) -> torch.Tensor:
+        return self.fetch([i])[0]
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_arr": None}
@@ -372,19 +477,21 @@ class ImageFolderOE:
                                     f"{len(excluded)} classes)")
         self.shape, self.size = shape, len(self.files)
 
-    def sample(self, n: int, seed: int) -> Dataset:
+    def sample(self, n: int, seed: int) -> "_FileDataset":
         _check_n(n, self.size)
         return _FileDataset([self.files[i] for i in nested_indices(self.size, n, seed)], self.shape)
 
 
-class _FileDataset(Dataset):
+class _FileDataset(LazyImages):
+    """Image files decoded on access (in DataLoader workers when training)."""
+
     def __init__(self, files: list[str], shape: Shape):
         self.files, self.shape = files, shape
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
+    def item(self, i: int) -> torch.Tensor:
         with Image.open(self.files[i]) as im:
             img = im.convert(_pil_mode(self.shape))
         return torch.from_numpy(_resize_pil(img, _center_box(img.width, img.height, self.shape), self.shape).copy())

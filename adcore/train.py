@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import random
 import time
 from contextlib import contextmanager
@@ -94,42 +95,72 @@ class IndexStream:
     """Endless stream of indices into a pool of ``size`` items: concatenated random permutations.
 
     A pool smaller than a batch is simply cycled (each pass reshuffled), like the seed's re-created OE loader.
+    Beyond 2^24 items (all of 80 Million Tiny Images) a pass is a keyed Feistel bijection instead of an explicit
+    permutation, computed per drawn position: no 79M-entry permutation is ever built.
     """
 
-    def __init__(self, size: int, device: torch.device, generator: torch.Generator | None = None):
-        self.size, self.device, self.generator = size, device, generator
-        self.buf = torch.empty(0, dtype=torch.long, device=device)
+    def __init__(self, size: int, device: torch.device | str, generator: torch.Generator | None = None):
+        self.size, self.device, self.generator = size, torch.device(device), generator
+        self.buf = torch.empty(0, dtype=torch.long, device=self.device)
+        self.keys, self.pos = None, 0
 
     def take(self, k: int) -> torch.Tensor:
+        if self.size > _PERMUTE_MAX:
+            return self._take_keyed(k)
         while self.buf.numel() < k:
             perm = torch.randperm(self.size, device=self.device, generator=self.generator)
             self.buf = torch.cat([self.buf, perm])
         out, self.buf = self.buf[:k], self.buf[k:]
         return out
 
+    def _take_keyed(self, k: int) -> torch.Tensor:
+        from .oe import _FEISTEL_ROUNDS, _feistel
 
-class _LoaderStream:
-    """Endless batches from a streamed (decoded on the fly) OE dataset, via DataLoader workers."""
+        parts = []
+        while k:
+            if self.keys is None or self.pos == self.size:
+                kw = {"generator": self.generator, "device": self.device}
+                self.keys = torch.randint(0, 2**62, (_FEISTEL_ROUNDS,), **kw).cpu().numpy().astype(np.uint64)
+                self.pos = 0
+            m = min(k, self.size - self.pos)
+            parts.append(_feistel(np.arange(self.pos, self.pos + m, dtype=np.uint64), self.size, self.keys))
+            self.pos, k = self.pos + m, k - m
+        return torch.from_numpy(np.concatenate(parts)).to(self.device)
 
-    def __init__(self, ds: Dataset, batch_size: int, workers: int, device: torch.device):
-        self.loader = DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=False,
-                                 persistent_workers=workers > 0)
-        self.batch_size, self.device, self.it = batch_size, device, iter(())
-        self.pending: list[torch.Tensor] = []
+
+_PERMUTE_MAX = 2**24
+
+
+class _Batches(torch.utils.data.Sampler):
+    """An endless sampler of index batches for a DataLoader with ``batch_size=None``: workers get whole batches."""
+
+    def __init__(self, size: int, batch: int, generator: torch.Generator):
+        self.stream, self.batch = IndexStream(size, "cpu", generator), batch
+
+    def __iter__(self):
+        while True:
+            yield self.stream.take(self.batch).tolist()
+
+
+class _Prefetch:
+    """Batches of a heavy lazy OE pool (files read or decoded on access) from DataLoader worker processes, a few
+    batches ahead. Its indices come from a generator of its own (seeded by one draw from the run's), so that what
+    a run draws does not depend on how far ahead the workers are."""
+
+    def __init__(self, pool: Dataset, batch: int, workers: int, generator: torch.Generator, device: torch.device):
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+        self.device = device
+        loader = DataLoader(pool, batch_size=None, sampler=_Batches(len(pool), batch, torch.Generator().manual_seed(
+            seed)), num_workers=workers, persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+        self.it = iter(loader)
 
     def take(self, k: int) -> torch.Tensor:
-        got = sum(t.shape[0] for t in self.pending)
-        while got < k:
-            try:
-                t = next(self.it)
-            except StopIteration:
-                self.it = iter(self.loader)
-                continue
-            self.pending.append(t)
-            got += t.shape[0]
-        batch = torch.cat(self.pending)
-        self.pending = [batch[k:]] if batch.shape[0] > k else []
-        return batch[:k].to(self.device, non_blocking=True)
+        return next(self.it).to(self.device, non_blocking=True)
+
+
+def default_workers() -> int:
+    """DataLoader workers for heavy OE pools: all cores but one, at most 4."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 @dataclass
@@ -205,15 +236,17 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
                device: str | torch.device | None = None, seeds: Sequence[int] | None = None,
                generators: Sequence[torch.Generator] | None = None, progress: bool = True, mode: str = "auto",
                amp: bool = False, channels_last: bool = False, compile: bool = False, keep_going: bool = False,
-               oe_workers: int = 0) -> list[TrainLog]:
+               oe_blur: float | Sequence[float] = 0.0, oe_workers: int | None = None) -> list[TrainLog]:
     """Train K = len(nets) models in place, in the same steps; model k as
     ``train(nets[k], objectives[k], xs[k], oes[k], targets=targets[k], seed=seeds[k], ...)`` would (or with
     ``generator=generators[k]``; without either, generator k is seeded by a draw from the global RNG, in order).
 
     ``xs``/``oes``: one tensor for all models or one per model (pass the same tensor object for models that share a
-    pool: it is stored on the device once); an OE pool may be a streamed ``Dataset`` (read by ``oe_workers``
-    DataLoader workers), for all models or none. All models need the same batch size and number of steps per
-    epoch, and either all or none an OE pool. One epoch = len(x) // batch_size steps; Adam with MultiStepLR per
+    pool: it is stored on the device once); an OE pool may also be an ``adcore.oe.LazyImages`` (images made when
+    drawn: light ones in this process, heavy ones by ``oe_workers`` DataLoader workers, default
+    :func:`default_workers`). ``oe_blur``: Gaussian blur sigma of the OE images, one for all models or one per model
+    (applied in the batch pipeline where the seed applies it, see ``Augment.apply``). All models need the same
+    batch size and number of steps per epoch, and either all or none an OE pool. One epoch = len(x) // batch_size steps; Adam with MultiStepLR per
     epoch. ``mode``: "vmap", "loop" or "auto" (see the module docstring). ``amp``: bf16 autocast of the forward
     pass (losses in fp32); ``channels_last``: NHWC memory format (loop mode); ``compile``: ``torch.compile``.
     ``keep_going``: a model whose loss becomes non-finite gets ``log.error`` and stops instead of stopping the
@@ -266,19 +299,25 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
     if any((o is not None) != has_oe for o in oes):
         raise ValueError("either every model has an OE pool or none has")
     oe_bs = oe_batch_size or bs
-    streamed = has_oe and not isinstance(oes[0], torch.Tensor)
+    blur = None
     if has_oe:
-        if any(isinstance(o, torch.Tensor) == streamed for o in oes):
-            raise ValueError("OE pools must be all in-memory tensors or all streamed datasets")
         if any(len(o) == 0 for o in oes):
             raise ValueError("empty OE set: pass oe=None to train without Outlier Exposure")
-        if streamed:
-            loaders = [_LoaderStream(o, oe_bs, oe_workers, device) for o in oes]
-        else:
-            if any(o.dtype != xs[0].dtype or tuple(o.shape[1:]) != sample_shape for o in oes):
-                raise ValueError("OE pools need the training data's dtype and sample shape")
-            O, o_off = _pool(oes, device)
+        tensors = [o for o in oes if isinstance(o, torch.Tensor)]
+        if any(o.dtype != xs[0].dtype or tuple(o.shape[1:]) != sample_shape for o in tensors) or any(
+                tuple(o.shape) != sample_shape for o in oes if not isinstance(o, torch.Tensor)):
+            raise ValueError("OE pools need the training data's dtype and sample shape")
+        if tensors:
+            O, offsets = _pool(tensors, device)
+            o_off = iter(offsets)
+        kinds = ["gather" if isinstance(o, torch.Tensor) else "prefetch" if getattr(o, "heavy", True) else "fetch"
+                 for o in oes]
         oe_t = torch.tensor([[obj.oe_target] * oe_bs for obj in objectives], dtype=torch.long, device=device)
+        sigmas = [float(v) for v in (oe_blur if isinstance(oe_blur, (list, tuple)) else [oe_blur] * k_models)]
+        if len(sigmas) != k_models:
+            raise ValueError(f"{len(sigmas)} blur sigmas for {k_models} models")
+        if any(sigmas):
+            blur = torch.tensor([[0.0] * bs + [sg] * oe_bs for sg in sigmas]).flatten()
     n_batch = bs + (oe_bs if has_oe else 0)
 
     for net in nets:
@@ -288,7 +327,10 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
             obj.set_center(forward_all(net, X[x_off[k]:x_off[k] + len(xs[k])], augment, device).mean(0))
 
     normal_streams = [IndexStream(len(x), device, g) for x, g in zip(xs, gens)]
-    oe_streams = [IndexStream(len(o), device, g) for o, g in zip(oes, gens)] if has_oe and not streamed else []
+    workers = default_workers() if oe_workers is None else oe_workers
+    oe_streams = [(_Prefetch(o, oe_bs, workers, g, device), None) if kind == "prefetch" else
+                  (IndexStream(len(o), device, g), next(o_off) if kind == "gather" else o)
+                  for o, g, kind in zip(oes, gens, kinds)] if has_oe else []
 
     def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
         """K batches, each drawn from its model's generator in a fixed order: normal indices, OE indices,
@@ -299,16 +341,20 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
             ni.append(i + x_off[k])
             ti.append(i + t_off[k])
             if has_oe:
-                oi.append(loaders[k].take(oe_bs) if streamed else oe_streams[k].take(oe_bs) + o_off[k])
+                stream, where = oe_streams[k]
+                j = stream.take(oe_bs)
+                oi.append(j + where if kinds[k] == "gather" else j if kinds[k] == "prefetch" else
+                          where.fetch(j.cpu()).to(device))
             params.append(augment.draw((n_batch, *sample_shape), device, gens[k]))
         xb = X[torch.cat(ni)].view(k_models, bs, *sample_shape)
         tb = T[torch.cat(ti)].view(k_models, bs)
         if has_oe:
-            ob = torch.stack(oi) if streamed else O[torch.cat(oi)].view(k_models, oe_bs, *sample_shape)
+            ob = O[torch.cat(oi)].view(k_models, oe_bs, *sample_shape) if set(kinds) == {"gather"} else \
+                torch.stack([O[j] if kind == "gather" else j for j, kind in zip(oi, kinds)])
             xb, tb = torch.cat([xb, ob.to(xb.dtype)], 1), torch.cat([tb, oe_t], 1)
         xb = xb.reshape(k_models * n_batch, *sample_shape)
         xb = xb.float().div_(255) if xb.dtype == torch.uint8 else xb.float()
-        xb = augment.apply(xb, cat_params(params))
+        xb = augment.apply(xb, cat_params(params), blur)
         return xb.view(k_models, n_batch, *xb.shape[1:]), tb
 
     forward, modules, opts = _forward(nets, mode, lr, weight_decay, amp, channels_last, compile, device)

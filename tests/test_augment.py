@@ -120,3 +120,22 @@ def test_defaults_and_errors():
     assert isinstance(make_augment(Augment(flip=True)), Augment)
     with pytest.raises(ValueError, match="unknown augmentation"):
         make_augment("autoaugment")
+
+
+def test_oe_blur_sits_where_the_seed_puts_it():
+    """flip -> padded crop -> PIL GaussianBlur (the black padding band blurred too) -> to [0, 1], bit for bit;
+    samples with sigma 0 pass unblurred."""
+    from PIL import Image, ImageFilter, ImageOps
+
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.integers(0, 256, (2, 3, 32, 32), dtype=np.uint8))
+    aug = Augment(flip=True, crop=32, padding=4)
+    params = {"flip": torch.tensor([True, False]).view(2, 1, 1, 1), "oy": torch.tensor([1, 7]),
+              "ox": torch.tensor([6, 0])}
+    out = aug.apply(x.float() / 255, params, blur=torch.tensor([2.0, 0.0]))
+    img = Image.fromarray(x[0].permute(1, 2, 0).numpy()).transpose(Image.FLIP_LEFT_RIGHT)
+    img = ImageOps.expand(img, border=4, fill=0).crop((6, 1, 38, 33)).filter(ImageFilter.GaussianBlur(2))
+    expected = torch.from_numpy(np.array(img)).permute(2, 0, 1).float() / 255
+    assert torch.equal(out[0], expected)
+    plain = aug.apply(x.float() / 255, params)
+    assert torch.equal(out[1], plain[1]) and not torch.equal(out[0], plain[0])

@@ -71,7 +71,7 @@ def test_idx_torchvision_raw_layout_via_env(tmp_path, monkeypatch):
     assert s.classes[0] == "T-shirt/top" and len(s.classes) == 10
 
 
-def test_emnist_letters_transposed_and_relabelled(tmp_path):
+def test_emnist_letters_in_the_seeds_orientation_and_relabelled(tmp_path):
     rng = np.random.default_rng(0)
     upright = rng.integers(0, 256, (52, 28, 28), dtype=np.uint8)
     letters = np.arange(52) % 26 + 1  # EMNIST letters are labelled 1..26
@@ -80,7 +80,8 @@ def test_emnist_letters_transposed_and_relabelled(tmp_path):
         write_idx(raw / f"emnist-letters-{split}-images-idx3-ubyte.gz", upright.transpose(0, 2, 1))
         write_idx(raw / f"emnist-letters-{split}-labels-idx1-ubyte.gz", letters)
     s = data.load_images("emnist-letters", "train", root=tmp_path, download=False)
-    assert np.array_equal(s.x[:, 0].numpy(), upright)
+    # as stored, i.e. as torchvision reads them and the Rethinking seed trains on them (not turned upright)
+    assert np.array_equal(s.x[:, 0].numpy(), upright.transpose(0, 2, 1))
     assert np.array_equal(s.y.numpy(), letters - 1)
     assert s.classes[0] == "a" and len(s.classes) == 26
 

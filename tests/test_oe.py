@@ -187,7 +187,8 @@ def write_tiny_bin(path, records: np.ndarray) -> None:
 def test_tinyimages_bin_column_major(tmp_path):
     recs = tiny_records(10)
     write_tiny_bin(tmp_path / "tiny_images.bin", recs)
-    src = oe.make_oe("tinyimages", (3, 32, 32), root=tmp_path)
+    with pytest.warns(UserWarning, match="80mn_cifar_idxs"):
+        src = oe.make_oe("tinyimages", (3, 32, 32), root=tmp_path)
     assert src.size == 10
     ds = src.sample(10, seed=0)
     order = oe.nested_indices(10, 10, seed=0)
@@ -203,9 +204,37 @@ def test_tinyimages_exclusion_list(tmp_path):
                      exclude=tmp_path / "80mn_cifar_idxs.txt")
     assert src.size == 7
     ds = src.sample(7, seed=2)
-    assert sorted(ds.records.tolist()) == [0, 2, 3, 5, 6, 7, 8]
+    assert sorted(ds.records(np.arange(7)).tolist()) == [0, 2, 3, 5, 6, 7, 8]
     assert items(ds).shape == (7, 1, 16, 16)
     assert_nested(lambda n, s: items(src.sample(n, s)), [1, 3, 7], seed=2)
+    # by default the seed's list is used when it lies beside tiny_images.bin, and the source says so
+    auto = oe.make_oe("tinyimages", (1, 16, 16), root=tmp_path)
+    assert auto.size == 7 and "excluding the CIFAR images" in auto.note
+
+
+def test_tinyimages_without_exclusion_list_warns(tmp_path):
+    write_tiny_bin(tmp_path / "tiny_images.bin", tiny_records(4))
+    with pytest.warns(UserWarning, match="80mn_cifar_idxs.txt.*lukasruff/Classification-AD"):
+        src = oe.make_oe("tinyimages", (3, 32, 32), root=tmp_path)
+    assert src.size == 4 and "may contain CIFAR-10" in src.note
+
+
+def test_a_view_of_all_80m_tiny_images_builds_no_index(tmp_path):
+    """The full file (a sparse file of 79,302,016 zero records here): the view of every record is a keyed
+    bijection, computed per drawn position; nothing of the file's size is built or read up front."""
+    path = tmp_path / "tiny_images.bin"
+    with open(path, "wb") as f:
+        f.truncate(oe.TINY_IMAGES_RECORDS * 3072)
+    (tmp_path / "80mn_cifar_idxs.txt").write_text("1\n79302016\n")
+    src = oe.make_oe("tinyimages", (3, 32, 32), root=tmp_path)
+    assert src.size == oe.TINY_IMAGES_RECORDS - 2
+    ds = src.sample(src.size, seed=0)
+    assert len(ds) == src.size and ds.index.perm is None  # no 79M-entry array
+    recs = ds.records(np.array([0, 1, src.size - 1]))
+    assert len(set(recs.tolist())) == 3 and 0 not in recs and oe.TINY_IMAGES_RECORDS - 1 not in recs
+    assert ds.fetch([0, 5]).shape == (2, 3, 32, 32)
+    # nested: the first positions of a smaller subset are the same records
+    assert np.array_equal(src.sample(10, seed=0).records(np.arange(3)), ds.records(np.arange(3)))
 
 
 def test_tinyimages_dataset_pickles_without_data(tmp_path):
