@@ -8,13 +8,23 @@ FMNIST := /usr/share/datasets/fashion-mnist
 
 .PHONY: setup data test test-all run bench book clean
 
-setup: $(VENV)/.installed data
+MATHJAX := .cache/mathjax/node_modules/mathjax/es5/tex-mml-chtml.js
+
+setup: $(VENV)/.installed data $(MATHJAX)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[book,test]'
 	touch $@
+
+# MathJax 3 for the book's formulas, served from the built book itself (no network needed to read it); without
+# npm the book falls back to the CDN.
+$(MATHJAX):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --no-save --no-audit --no-fund --silent --prefix .cache/mathjax mathjax@3.2.2 \
+		|| echo "note: npm could not install MathJax; the book will load it from the CDN"; \
+	else echo "note: no npm; the book will load MathJax from the CDN"; fi
 
 # Fashion-MNIST from Debian's package when apt is usable; otherwise adcore downloads it when online.
 data:

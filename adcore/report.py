@@ -69,31 +69,45 @@ def collect(runs: list[tuple[dict[str, Any], Any]], results_dir: str | os.PathLi
     return out
 
 
-def cells(mean: pd.DataFrame | pd.Series, std: Any = None, n: int = 1, digits: int = 1):
-    """Table cells "m" (one seed) or "m ± s" (several); "—" where there is no value."""
-    fmt = lambda m, s: "—" if m != m else f"{m:.{digits}f}" if n <= 1 or s is None or s != s else \
-        f"{m:.{digits}f} ± {s:.{digits}f}"  # noqa: E731
-    if isinstance(mean, pd.DataFrame):
-        std = std if std is not None else pd.DataFrame(np.nan, index=mean.index, columns=mean.columns)
-        return pd.DataFrame([[fmt(m, s) for m, s in zip(mr, sr)] for mr, sr in zip(mean.values, std.values)],
+def cells(mean: pd.DataFrame | pd.Series, std: Any = None, n: Any = 1, digits: int = 1):
+    """Table cells "m" (one seed) or "m ± s" (several); "—" where there is no value. ``n``: the number of seeds,
+    for all cells or per cell (a frame / series like ``mean``)."""
+    def fmt(m, s, k):
+        if m != m:
+            return "—"
+        return f"{m:.{digits}f}" if k is None or k != k or k <= 1 or s is None or s != s else \
+            f"{m:.{digits}f} ± {s:.{digits}f}"
+    like = pd.DataFrame if isinstance(mean, pd.DataFrame) else pd.Series
+    std = std if std is not None else like(np.nan, index=mean.index, **({"columns": mean.columns} if
+                                                                      like is pd.DataFrame else {}))
+    n = n if isinstance(n, (pd.DataFrame, pd.Series)) else like(n, index=mean.index, **(
+        {"columns": mean.columns} if like is pd.DataFrame else {}))
+    if like is pd.DataFrame:
+        return pd.DataFrame([[fmt(m, s, k) for m, s, k in zip(mr, sr, nr)] for mr, sr, nr in
+                             zip(mean.values, std.values, n.reindex_like(mean).values)],
                             index=mean.index, columns=mean.columns)
-    std = std if std is not None else pd.Series(np.nan, index=mean.index)
-    return pd.Series([fmt(m, s) for m, s in zip(mean, std)], index=mean.index)
+    return pd.Series([fmt(m, s, k) for m, s, k in zip(mean, std, n.reindex_like(mean))], index=mean.index)
 
 
 def auc_table(df: pd.DataFrame, index: str, columns: str, dataset: str | None = None,
               mean_row: bool = True) -> pd.DataFrame:
-    """Mean ± std of AUC (%) over seeds, rows = ``index``, columns = ``columns`` (order of appearance), plus a
-    "mean" row: the mean over rows per seed, then mean ± std over seeds."""
+    """Mean ± std of AUC (%) over seeds, rows = ``index``, columns = ``columns`` (order of appearance); ± only
+    where a cell ran with several seeds. The "mean" row averages the rows (each first averaged over its seeds);
+    it carries a ± over seeds only when every row ran with the same seeds."""
     g = df.groupby([index, columns])["auc"]
     cols = list(dict.fromkeys(df[columns]))
     mean, std = g.mean().unstack(columns)[cols], g.std(ddof=0).unstack(columns)[cols]
-    n_seeds = int(df.groupby([index, columns])["seed"].nunique().max()) if "seed" in df else 1
-    out = cells(mean, std, n_seeds)
+    n = (df.groupby([index, columns])["seed"].nunique() if "seed" in df else g.count() * 0 + 1).unstack(columns)
+    out = cells(mean, std, n[cols])
     if mean_row:
-        per_seed = df.groupby([columns, "seed"])["auc"].mean().unstack("seed") if "seed" in df else \
-            df.groupby(columns)["auc"].mean().to_frame()
-        out.loc["mean"] = cells(per_seed.mean(axis=1)[cols], per_seed.std(axis=1, ddof=0)[cols], n_seeds)
+        seed_sets = df.groupby([index, columns])["seed"].agg(frozenset) if "seed" in df else None
+        balanced = seed_sets is not None and seed_sets.nunique() == 1 and len(seed_sets.iloc[0]) > 1
+        if balanced:
+            per_seed = df.groupby([columns, "seed"])["auc"].mean().unstack("seed")
+            out.loc["mean"] = cells(per_seed.mean(axis=1)[cols], per_seed.std(axis=1, ddof=0)[cols],
+                                    per_seed.shape[1])
+        else:
+            out.loc["mean"] = cells(mean.mean()[cols])
     if dataset:
         out.index = [class_label(dataset, i) if i != "mean" else i for i in out.index]
     return out
@@ -105,14 +119,16 @@ def values(items: Iterable[Any], none: str = "all") -> str:
         if v is None or isinstance(v, float) and v != v:
             return none
         if isinstance(v, float) and v.is_integer():
-            return str(int(v))
-        return str(v)
+            v = int(v)
+        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
     return ", ".join(sorted({text(v) for v in items}, key=lambda t: (len(t), t))) or "—"
 
 
-def run_card(profile: str, df: pd.DataFrame, rows: dict[str, Any], device: str | None = None) -> pd.DataFrame:
+def run_card(profile: str, df: pd.DataFrame, rows: dict[str, Any], device: str | None = None,
+             wall: str | None = None) -> pd.DataFrame:
     """The facts a reader needs before trusting a number: the profile, the chapter's ``rows`` (data, budget...),
-    then seeds, runs (trained now / read from the store, from ``df.attrs``), device and torch."""
+    then seeds, runs (trained now / read from the store, from ``df.attrs``), device, torch and the execution's
+    wall time."""
     distinct = df.drop_duplicates("config_hash") if "config_hash" in df else df
     devices = sorted({d for d in distinct.get("device", []) if isinstance(d, str)})
     ran, stored = df.attrs.get("ran"), df.attrs.get("stored")
@@ -122,7 +138,7 @@ def run_card(profile: str, df: pd.DataFrame, rows: dict[str, Any], device: str |
     card = {"profile": profile, **rows, **seeds,
             "runs": runs,
             "device": ", ".join(devices) if devices else device_name(pick_device(device)),
-            "torch": torch.__version__}
+            "torch": torch.__version__, **({"wall time of this execution": wall} if wall else {})}
     return pd.DataFrame({"setting": list(card), "value": [str(v) for v in card.values()]}).set_index("setting")
 
 
@@ -131,10 +147,12 @@ def slug(text: str) -> str:
 
 
 def glue_card(card: pd.DataFrame, prefix: str) -> pd.DataFrame:
-    """Glue every row of a run card as ``<prefix>_<slug of the setting>`` (e.g. ``tab_profile``) for the prose,
-    and return the card for display."""
+    """Glue the run card as "card" (a chapter shows it at its top with a ``{glue} card`` directive) and every row
+    as ``<prefix>_<slug of the setting>`` (e.g. ``tab_profile``) for the prose; return the card."""
     from myst_nb import glue
 
+    with pd.option_context("display.max_colwidth", None):
+        glue("card", card, display=False)
     for setting, value in card["value"].items():
         glue(f"{prefix}_{slug(setting)}", value, display=False)
     return card
@@ -159,3 +177,30 @@ class Stopwatch:
 
     def minutes(self) -> str:
         return f"{(time.perf_counter() - self.t0) / 60:.1f} min"
+
+
+# ------------------------------------------------------------------------------------------ claims checked by code
+
+VERDICTS = ("reproduced", "partly", "not reproduced", "not testable at this budget")
+
+
+def claim(paper: str, measured: str, criterion: str, verdict: str) -> dict[str, str]:
+    """One row of a chapter's claims table: the paper's claim (with its number), what this build measured, the
+    rule that decides, and the verdict it gives (one of :data:`VERDICTS`)."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"unknown verdict {verdict!r}; choose one of {', '.join(VERDICTS)}")
+    return {"the paper": paper, "this build": measured, "criterion": criterion, "verdict": verdict}
+
+
+def claims_table(rows: list[dict[str, str]]) -> pd.DataFrame:
+    out = pd.DataFrame(rows, columns=["the paper", "this build", "criterion", "verdict"])
+    out.index = range(1, len(out) + 1)
+    return out
+
+
+def seed_spread(df: pd.DataFrame, by: list[str]) -> float:
+    """The seed-to-seed spread of AUC (points): the mean over the ``by`` groups run with two or more seeds of the
+    standard deviation (ddof 1) over their seeds; NaN when no group has two seeds."""
+    g = df.groupby(by)["auc"]
+    std = g.std(ddof=1)[g.count() >= 2]
+    return float(std.mean()) if len(std) else float("nan")

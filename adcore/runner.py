@@ -221,13 +221,24 @@ def run_job(configs: list[RunSpec], store_path: str, device: str | None = None,
 
 
 class _Progress:
-    """Runs done / total with an ETA (tqdm), and a ``progress`` callback for the book's terminal line."""
+    """Runs done / total with an ETA (tqdm); an ``on_progress(done, total)`` callback; and, when
+    ``$ADCORE_PROGRESS`` names a file, one "done total" line appended per update (``make book`` shows it on the
+    terminal while a notebook's kernel runs)."""
 
     def __init__(self, total: int, enabled: bool, desc: str, callback: Callable[[int, int], Any] | None = None):
         self.total, self.n, self.failed, self.callback, self.bar = total, 0, 0, callback, None
+        self.file = os.environ.get("ADCORE_PROGRESS")
         if enabled and total:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=total, desc=desc, unit="run", smoothing=0.05)
+        self._report()
+
+    def _report(self) -> None:
+        if self.callback is not None:
+            self.callback(self.n, self.total)
+        if self.file:
+            with open(self.file, "a") as f:
+                f.write(f"{self.n} {self.total}\n")
 
     def done(self, n: int, failed: int = 0) -> None:
         self.n, self.failed = self.n + n, self.failed + failed
@@ -235,8 +246,7 @@ class _Progress:
             self.bar.update(n)
             if self.failed:
                 self.bar.set_postfix(failed=self.failed)
-        if self.callback is not None:
-            self.callback(self.n, self.total)
+        self._report()
 
     def close(self) -> None:
         if self.bar is not None:

@@ -1,6 +1,9 @@
 """The book under the smoke profile: every notebook executes with papermill, the book renders with warnings as
 errors, and re-execution reads finished runs from the results store instead of training again."""
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -37,12 +40,39 @@ def test_every_notebook_executes_under_smoke(smoke_build):
     assert len(list(Path(results).glob("*.json"))) > 0
 
 
-def test_book_renders_strictly(smoke_build, tmp_path):
+@pytest.fixture(scope="module")
+def rendered(smoke_build, tmp_path_factory):
     _, executed = smoke_build
-    html = book.render(book.stage(executed, tmp_path / "stage"), strict=True, out=tmp_path)
-    assert (html / "notebooks" / "cifar10_table.html").exists()
-    page = (html / "notebooks" / "cifar10_table.html").read_text()
+    out = tmp_path_factory.mktemp("html")
+    return book.render(book.stage(executed, out / "stage"), strict=True, out=out)
+
+
+def test_book_renders_strictly(rendered):
+    assert (rendered / "notebooks" / "cifar10_table.html").exists()
+    page = (rendered / "notebooks" / "cifar10_table.html").read_text()
     assert "Run card" in page and "smoke" in page
+
+
+def _needed(what: str, ok: bool) -> None:
+    """CI installs Chromium and MathJax (.ci/run, make setup): there a missing one fails; elsewhere it skips."""
+    if not ok:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"{what} is not installed")
+
+
+def test_math_is_typeset_offline(rendered, tmp_path):
+    """The methods page loads the MathJax copied into the book and, in headless Chromium with no network, every
+    formula is typeset: no raw \\( ... \\) is left in the rendered DOM."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    _needed("chromium", chromium is not None)
+    _needed("a local MathJax (make setup)", any((d / book.MATHJAX).is_file() for d in book.MATHJAX_DIRS))
+    page = rendered / "book" / "methods.html"
+    assert f"_static/mathjax/{book.MATHJAX}" in page.read_text() and "cdn.jsdelivr" not in page.read_text()
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=20000", "--dump-dom",
+                          page.as_uri()], capture_output=True, text=True, timeout=180).stdout
+    assert dom.count("<mjx-container") > 20, dom[:2000]
+    assert "\\(" not in dom and "\\[" not in dom
 
 
 def test_reexecution_runs_nothing_new(smoke_build, tmp_path):

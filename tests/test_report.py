@@ -22,14 +22,22 @@ def test_auc_table_mean_std_and_mean_row():
     assert t.loc["mean", "BCE + OE"] == "81.5 ± 1.0"  # per-seed class means 80.5, 82.5
     single = report.auc_table(_frame().query("seed == 0"), "normal_class", "method")
     assert single.loc[1, "HSC + OE"] == "91.0" and single.loc["mean", "HSC + OE"] == "90.5"
+    # an extra seed on one class only: a ± on that cell alone, a plain mean of the class means below
+    uneven = report.auc_table(_frame().query("seed == 0 or normal_class == 1"), "normal_class", "method")
+    assert uneven.loc[1, "HSC + OE"] == "92.0 ± 1.0" and uneven.loc[0, "HSC + OE"] == "90.0"
+    assert uneven.loc["mean", "HSC + OE"] == "91.0"
 
 
-def test_with_paper_uses_same_classes():
-    df = _frame()
-    t = with_paper(df)
-    assert t.loc["HSC + OE", "paper, same classes"] == pytest.approx((96.3 + 98.7) / 2, abs=0.05)
-    assert t.loc["BCE + OE", "paper, all 10 classes"] == 96.1
-    assert t.loc["HSC + OE", "ours (mean AUC %)"] == pytest.approx(91.5)
+def test_with_paper_uses_same_classes_and_leaves_no_holes():
+    with_oe = _frame().assign(oe="natural", n_oe=4096)
+    no_oe = _frame().query("method == 'HSC + OE'").assign(method="HSC (no OE)", oe=None, n_oe=0)
+    t = with_paper(pd.concat([with_oe, no_oe]).assign(data="CIFAR-10 (JPEG copy)"))
+    assert t.loc["HSC + OE", "paper, our 2 classes"] == f"{(96.3 + 98.7) / 2:.1f}"
+    assert t.loc["BCE + OE", "paper, all 10 classes"] == "96.1"
+    assert t.loc["HSC + OE", "ours"] == "91.5"
+    assert t.loc["HSC (no OE)", "paper, our 2 classes"] == "not in the paper's table"
+    assert "natural OE (4,096 images) / CIFAR-10, 80 Million Tiny Images OE" in t.loc["HSC + OE", "data (ours / paper)"]
+    assert not t.isna().any().any() and "nan" not in t.to_string()
 
 
 def test_labels():

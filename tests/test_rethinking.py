@@ -55,3 +55,61 @@ def test_paper_reference_table():
     # the published means are the means of the class rows (to rounding)
     assert (t.drop("mean").mean() - t.loc["mean"]).abs().max() < 0.1
     assert set(paper.METHOD_COLUMN) == set(METHODS)
+
+
+def _runs(rows):
+    import pandas as pd
+    return pd.DataFrame(rows).assign(data=lambda d: d["dataset"].map({"cifar10": "CIFAR-10 (JPEG copy)",
+                                                                      "fmnist": "Fashion-MNIST"}))
+
+
+def _table_frame(hsc=80.0, hsc0=50.0, bce=79.0, svdd=55.0, noise=(0.0, 1.0, -1.0), grey_gain=2.0):
+    rows = []
+    for cls in (1, 3, 8):
+        for method, auc in (("HSC + OE", hsc), ("HSC (no OE)", hsc0), ("BCE + OE", bce), ("Deep SVDD (no OE)", svdd)):
+            for seed, e in enumerate(noise):
+                rows.append(dict(dataset="cifar10", method=method, normal_class=cls, seed=seed, auc=auc + e))
+        for method, auc in (("HSC + OE", 70 + grey_gain), ("HSC (no OE)", 70.0)):
+            rows.append(dict(dataset="fmnist", method=method, normal_class=cls, seed=0, auc=auc))
+    return _runs(rows)
+
+
+def test_table_claims_verdicts_follow_their_rules():
+    from adcore.chapters.rethinking import spread, table_claims
+
+    df = _table_frame()
+    assert spread(df[df["dataset"] == "cifar10"]) == pytest.approx(1.0)  # std (ddof 1) of 0, 1, -1
+    t = table_claims(df)
+    assert list(t["verdict"]) == ["reproduced", "reproduced", "reproduced", "reproduced"]
+    assert "+30.0" in t.loc[1, "this build"] and "95.9" in t.loc[1, "the paper"]
+    t = table_claims(_table_frame(hsc=54.0, bce=70.0))  # OE lift 4: >= 3 s but < 10; grey gain 2: smaller, < 3 s
+    assert list(t["verdict"]) == ["partly", "partly", "not reproduced", "partly"]
+    assert table_claims(_table_frame(grey_gain=40.0))["verdict"].iloc[3] == "not reproduced"
+    one_seed = table_claims(_table_frame(noise=(0.0,)))
+    assert set(one_seed["verdict"]) == {"not testable at this budget"}
+
+
+def test_size_and_blur_claims():
+    from adcore.chapters.rethinking import blur_claims, size_claims
+
+    rows = []
+    for cls in (1, 3):
+        for seed, e in enumerate((0.0, 1.0, -1.0)):
+            rows.append(dict(dataset="cifar10", objective="hsc", oe_size=0, normal_class=cls, seed=seed, auc=50 + e))
+            for n, h, b in ((1, 60, 52), (16, 70, 60), (128, 78, 74), (1024, 80, 79.5), (4096, 80, 80)):
+                rows.append(dict(dataset="cifar10", objective="hsc", oe_size=n, normal_class=cls, seed=seed,
+                                 auc=h + e))
+                rows.append(dict(dataset="cifar10", objective="bce", oe_size=n, normal_class=cls, seed=seed,
+                                 auc=b + e))
+    t = size_claims(_runs(rows))
+    assert list(t["verdict"]) == ["reproduced", "reproduced"]  # 28 of 30 points of gain at 128; 9 ahead, 0.25 apart
+    blur = []
+    for cls in (1, 3):
+        for seed, e in enumerate((0.0, 1.0, -1.0)):
+            for sigma, h, b in ((0.0, 80, 80), (8.0, 75, 70), (32.0, 72, 62)):
+                blur.append(dict(dataset="cifar10", objective="hsc", sigma=sigma, normal_class=cls, seed=seed, auc=h + e))
+                blur.append(dict(dataset="cifar10", objective="bce", sigma=sigma, normal_class=cls, seed=seed, auc=b + e))
+    t = blur_claims(_runs(blur))
+    assert list(t["verdict"]) == ["reproduced", "reproduced"]
+    flat = [dict(r, auc=80.0 + (r["seed"] - 1)) for r in blur]
+    assert list(blur_claims(_runs(flat))["verdict"]) == ["not reproduced", "not reproduced"]
