@@ -121,9 +121,10 @@ def test_dry_run_prints_counts(capsys, tmp_path):
     assert "5,700" in capsys.readouterr().out
 
 
-def test_imagenet30_without_a_loader_fails_clearly(tmp_path):
+def test_imagenet30_without_its_data_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.delenv("ADCORE_DATA", raising=False)
     result = runner.execute(chapters.grid("imagenet30_table", "smoke")[:2], tmp_path, retries=0, progress=False)
-    assert result.failed == 2 and all("imagenet30" in f.error for f in result.failures)
+    assert result.failed == 2 and all("no copy of 'imagenet30'" in f.error for f in result.failures)
     assert not list(tmp_path.glob("*.json"))
 
 
