@@ -252,3 +252,18 @@ def test_the_sweep_lists_1800_validated_runs(capsys, tmp_path):
     configs = chapters.grid("imagenet30_blur", "paper")
     assert len(configs) == 1800 and all(isinstance(c, RunConfig) and c.dataset == "imagenet30" for c in configs)
     assert sorted({c.blur for c in configs}) == [1, 2, 4, 8, 16, 32]
+
+
+@pytest.mark.slow
+def test_the_bench_script_runs_at_smoke_size(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "results.md"
+    subprocess.run([sys.executable, str(root / "bench" / "imagenet30.py"), "--smoke", "--results", str(out)],
+                   check=True, cwd=tmp_path, timeout=900, env={**os.environ, "PYTHONPATH": str(root)})
+    text = out.read_text()
+    assert "(smoke)" in text and text.count("| on |") >= 2 and "memory-mapped cache" in text
