@@ -26,7 +26,7 @@ from .objectives import HSC_NORMS, OBJECTIVES, Objective, make_objective
 from .oe import OE_SOURCES, LazyImages, NaturalCrops, make_oe
 from .train import TrainLog, make_generator, pick_device, score, seed_everything, train, train_many
 
-STREAMED_OE = ("tinyimages", "imagenet22k")  # OE sources that return a Dataset: streamed runs train alone
+STREAMED_OE = ("tinyimages", "imagenet22k")  # OE sources that return a Dataset: a run of the whole source trains alone
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,8 @@ class SeedPipeline(Dataset):
         self.transform = transforms.Compose([
             transforms.ColorJitter(brightness=0.01, contrast=0.01, saturation=0.01, hue=0.01),
             transforms.RandomHorizontalFlip(), transforms.RandomCrop(crop), transforms.ToTensor(),
-            transforms.Lambda(lambda t: t + 0.001 * torch.randn_like(t)), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+            transforms.Lambda(lambda t: t + 0.001 * torch.randn_like(t)),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
     def __len__(self) -> int:
         return len(np.load(self.path, mmap_mode="r"))
@@ -144,7 +145,8 @@ def main() -> None:
     lines += ["", f"| data path (no network) | images/s |", "|---|---|",
               f"| memory-mapped cache, per-image PIL transforms, {workers} DataLoader worker(s) | "
               f"{rates['seed-style workers']:,.0f} |",
-              f"| uint8 on the {dev.type}, gathered and augmented in batches (adcore) | {rates['adcore batched']:,.0f} |"]
+              f"| uint8 on the {dev.type}, gathered and augmented in batches (adcore) | "
+              f"{rates['adcore batched']:,.0f} |"]
     text = "\n".join(lines)
     print(text)
     if a.results:

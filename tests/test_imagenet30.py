@@ -63,7 +63,8 @@ def trees(tmp_path_factory):
     OE: <root>/fall11_whole_extracted/<wnid>/ with 6 kept synsets of 12 images and ImageNet-30's stingray."""
     base = tmp_path_factory.mktemp("inet")
     rng = np.random.default_rng(0)
-    for layout, dirs in (("seed", ("imagenet1k/one_class_train", "imagenet1k/one_class_test")), ("plain", ("train", "test"))):
+    layouts = (("seed", ("imagenet1k/one_class_train", "imagenet1k/one_class_test")), ("plain", ("train", "test")))
+    for layout, dirs in layouts:
         for d, n in zip(dirs, (N_TRAIN, N_TEST)):
             for k, name in enumerate(data.IMAGENET30_CLASSES):
                 for i in range(n):
@@ -141,7 +142,8 @@ def test_bad_trees_fail_clearly(tmp_path):
     (tmp_path / "imagenet1k" / "one_class_train" / "zebra").mkdir()
     with pytest.raises(ValueError, match="missing: volcano; unexpected: zebra"):
         data.load_images("imagenet30", "train", root=tmp_path, download=False)
-    (tmp_path / "imagenet1k" / "one_class_train" / "zebra").rename(tmp_path / "imagenet1k" / "one_class_train" / "volcano")
+    train_dir = tmp_path / "imagenet1k" / "one_class_train"
+    (train_dir / "zebra").rename(train_dir / "volcano")
     with pytest.raises(ValueError, match="acorn: no images"):
         data.load_images("imagenet30", "train", root=tmp_path, download=False)
     # plain train/ folders of another dataset are not ImageNet-30: not found rather than an error
@@ -190,8 +192,8 @@ def test_the_paper_blur_grid_runs_at_a_small_crop_through_the_runner(trees, tmp_
 
 
 def test_k_models_of_a_small_oe_subset_train_together_as_they_would_alone(trees):
-    base = small(RunConfig(dataset="imagenet30", net="resnet18_cbam", objective="hsc", oe="imagenet22k", oe_size=64, epochs=1,
-                           batch_size=N_TRAIN), trees)
+    base = small(RunConfig(dataset="imagenet30", net="resnet18_cbam", objective="hsc", oe="imagenet22k", oe_size=64,
+                           epochs=1, batch_size=N_TRAIN), trees)
     configs = [base.replace(blur=1.0), base.replace(blur=2.0, seed=1)]
     assert configs[0].group_key() == configs[1].group_key() is not None
     assert [len(j) for j in runner.plan(configs, 10)] == [2]
