@@ -9,11 +9,18 @@ Where to put data (searched in this order): ``root=``; ``$ADCORE_DATA`` or ``$AD
 copies (Debian's ``dataset-fashion-mnist`` package, the CIFAR-10 JPEG tarball in ``shared/data``); torchvision's
 download into ``$ADCORE_CACHE`` (default ``~/.cache/adcore``). Decoded image folders and tarballs are cached there
 as ``.npz`` arrays, so JPEGs are decoded once per machine.
+
+ImageNet-30 is the exception to "in memory": its 39,000 training images at 256 x 256 take 7.7 GB, so they are decoded
+once into a uint8 memory-mapped ``.npy`` file in the cache and read from there; a one-vs-rest run takes one class
+(1,300 images, 255 MB) into memory and scores the test set (3,000 images) in batches straight from the file.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
+import json
+import multiprocessing
 import gzip
 import hashlib
 import io
@@ -29,12 +36,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
-DATASETS = ("mnist", "fmnist", "cifar10", "cifar100", "emnist-letters", "gtsrb", "tiny-imagenet")
+DATASETS = ("mnist", "fmnist", "cifar10", "cifar100", "emnist-letters", "gtsrb", "tiny-imagenet", "imagenet30")
 _N_CLASSES = {"mnist": 10, "fmnist": 10, "cifar10": 10, "cifar100": 100, "emnist-letters": 26, "gtsrb": 43,
-              "tiny-imagenet": 200}
+              "tiny-imagenet": 200, "imagenet30": 30}
 _CHANNELS = {"mnist": 1, "fmnist": 1, "cifar10": 3, "cifar100": 3, "emnist-letters": 1, "gtsrb": 3,
-             "tiny-imagenet": 3}
+             "tiny-imagenet": 3, "imagenet30": 3}
 # GTSRB images range from 15 to 250 px; they are resized to 32 x 32 (bilinear) when decoded, as is usual.
 # Tiny-ImageNet stays at its native 64 x 64.
 _RESIZE = {"gtsrb": 32}
@@ -51,6 +59,18 @@ _IDX_PREFIX = {  # (train, test) file-name prefixes of the IDX files
 _IDX_SUBDIRS = {"mnist": ("MNIST/raw",), "fmnist": ("FashionMNIST/raw",), "emnist-letters": ("EMNIST/raw", "gzip")}
 _CIFAR_DIR = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 _IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".ppm")
+# torchvision ImageFolder's extensions: the seed reads ImageNet-30 and ImageNet-22K through it.
+IMAGEFOLDER_EXTS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+# ImageNet-30 (Hendrycks et al.'s one-class benchmark, the Rethinking seed's imagenet1k.py): the class folders'
+# names; labels follow this (alphabetical) order, as the seed's ImageFolder gives them.
+IMAGENET30_CLASSES = (
+    "acorn", "airliner", "ambulance", "american_alligator", "banjo", "barn", "bikini", "digital_clock", "dragonfly",
+    "dumbbell", "forklift", "goblet", "grand_piano", "hotdog", "hourglass", "manhole_cover", "mosque", "nail",
+    "parking_meter", "pillow", "revolver", "rotary_dial_telephone", "schooner", "snowmobile", "soccer_ball",
+    "stingray", "strawberry", "tank", "toaster", "volcano")
+IMAGENET30_SIZE = 256  # the seed's Resize(256); images are kept as their centre 256 x 256 (see _read_imagenet30)
+DECODE_WORKERS: int | None = None  # processes that build the ImageNet-30 cache; None: min(8, cores)
 
 FMNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
 CIFAR10_TARBALL = "cifar10-jpeg.tar.gz"  # CIFAR-10 as JPEGs (lossy, q~75): train|test/<class>/NNNN.jpg
@@ -141,7 +161,7 @@ def ad_split(name: str, normal: int | Sequence[int], root: str | os.PathLike | N
     train, test = cached_images(name, "train", root, download), cached_images(name, "test", root, download)
     normal_t = torch.tensor(normal_classes)
     is_normal = torch.isin(train.y, normal_t)
-    return ADSplit(train_x=train.x[is_normal],
+    return ADSplit(train_x=_rows(train.x, is_normal),
                    train_classes=train.y[is_normal],
                    test_x=test.x,
                    test_y=(~torch.isin(test.y, normal_t)).long(),
@@ -149,6 +169,15 @@ def ad_split(name: str, normal: int | Sequence[int], root: str | os.PathLike | N
                    normal_classes=normal_classes,
                    dataset=name,
                    source=train.source)
+
+
+def _rows(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``x[mask]``, as a view when the selected rows are one contiguous run (classes stored in order, as image
+    folders are): a memory-mapped ImageNet-30 class then stays on disk until a run copies it to its device."""
+    idx = mask.nonzero().squeeze(1)
+    if len(idx) and int(idx[-1]) - int(idx[0]) + 1 == len(idx):
+        return x[int(idx[0]):int(idx[-1]) + 1]
+    return x[idx]
 
 
 @functools.lru_cache(maxsize=8)
@@ -248,6 +277,9 @@ def _expected_layout(name: str, loc: Path) -> str:
     if name == "tiny-imagenet":
         return (f"no [tiny-imagenet-200/]train/<wnid>/images/*.JPEG | val/images/*.JPEG + "
                 f"val/val_annotations.txt, no {folder}")
+    if name == "imagenet30":
+        return ("no imagenet1k/one_class_train|one_class_test/<class>/* (the seed's layout), one_class_train|test/ "
+                "or train|test/<class>/* folders with the 30 ImageNet-30 class names")
     return f"no {_CIFAR_DIR[name]}/ (python pickle batches), no {folder}"
 
 
@@ -257,7 +289,11 @@ def _how_to_get(name: str) -> str:
                         "root= to it or to its extracted train/ test/ folders"],
             "tiny-imagenet": ["unzip tiny-imagenet-200.zip (http://cs231n.stanford.edu/tiny-imagenet-200.zip; "
                               "torchvision has no downloader for it) into root= or $ADCORE_DATA; its val/ split "
-                              "serves as the test split"]}.get(name, [])
+                              "serves as the test split"],
+            "imagenet30": ["get ImageNet-30 (Hendrycks et al.'s one-class benchmark: the one_class_train and "
+                           "one_class_test archives linked from github.com/hendrycks/ss-ood; there is no downloader) "
+                           "and extract both into <root>/imagenet1k/, then pass root= or set ADCORE_DATA to <root>"],
+            }.get(name, [])
     ways += ["put the native files in a folder and pass root= or set ADCORE_DATA to it",
              "run once with internet access and download=True (torchvision fetches the files into the cache)"]
     return "How to get it: " + "; or ".join(ways) + "."
@@ -268,8 +304,8 @@ def _torchvision_download(name: str, split: str, root: Path) -> None:
     from torchvision import datasets
 
     train = split == "train"
-    if name == "tiny-imagenet":
-        raise RuntimeError("torchvision has no Tiny-ImageNet downloader")
+    if name in ("tiny-imagenet", "imagenet30"):
+        raise RuntimeError(f"torchvision has no {name} downloader")
     root.mkdir(parents=True, exist_ok=True)
     if name == "gtsrb":
         datasets.GTSRB(str(root), split=split, download=True)
@@ -288,6 +324,8 @@ def _torchvision_download(name: str, split: str, root: Path) -> None:
 def _read_native(name: str, split: str, loc: Path) -> ImageSet | None:
     """Read ``split`` of ``name`` from any native layout in ``loc`` (a folder, or a tarball of image folders);
     None if no layout is there. A file that is there but broken raises ValueError rather than being skipped."""
+    if name == "imagenet30":  # its own layouts and cache only: the generic folder reader would squash the images
+        return _read_imagenet30(split, loc) if loc.is_dir() else None
     size = _RESIZE.get(name)
     if loc.is_file() and loc.name.endswith((".tar", ".tar.gz", ".tgz")):
         return _read_tarball(loc, split, _CHANNELS[name], _N_CLASSES[name], size)
@@ -549,6 +587,160 @@ def _read_tiny_imagenet(split: str, loc: Path) -> ImageSet | None:
                 raise ValueError(f"{annotations}: class {parts[1]!r} is not in wnids.txt")
             files[(parts[1], parts[0])] = source / "images" / parts[0]
     return _save_cached(source, 3, _assemble(files, 3, _N_CLASSES["tiny-imagenet"], None, classes), split)
+
+
+# ------------------------------------------------------------------------------------------------ ImageNet-30
+
+
+def resize_center(img: Image.Image, size: int) -> Image.Image:
+    """torchvision's ``Resize(size)`` then ``CenterCrop(size)`` on a PIL image, pixel for pixel: the shorter side
+    becomes ``size`` and the longer ``int(size * long / short)`` (PIL's antialiased bilinear), then the centred
+    ``size`` x ``size`` square (offsets rounded half to even, as torchvision rounds them). A later ``CenterCrop(224)``
+    of this square is exactly the seed's test image: ``Resize(256)`` + ``CenterCrop(224)``."""
+    w, h = img.size
+    nw, nh = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+    if (nw, nh) != (w, h):
+        img = img.resize((nw, nh), Image.BILINEAR)
+    top, left = int(round((nh - size) / 2.0)), int(round((nw - size) / 2.0))
+    return img.crop((left, top, left + size, top + size))
+
+
+def decode_resized(path: str | os.PathLike, size: int, mode: str = "RGB") -> np.ndarray:
+    """One image file as uint8 C x size x size (:func:`resize_center`), converted to ``mode`` first as the seed's
+    ImageFolder loader converts to RGB."""
+    try:
+        with Image.open(path) as im:
+            out = np.asarray(resize_center(im.convert(mode), size))
+    except OSError as e:
+        raise ValueError(f"{path}: cannot decode image ({e})") from e
+    return np.array(out[None]) if out.ndim == 2 else np.ascontiguousarray(out.transpose(2, 0, 1))  # own, writable
+
+
+def imagenet30_folder(loc: Path, split: str) -> Path | None:
+    """The folder of one ImageNet-30 split under ``loc``: the seed's ``imagenet1k/one_class_{split}``, then
+    ``one_class_{split}`` and the plain ``{split}``, each holding one folder per class; None if none is there."""
+    for folder in (loc / "imagenet1k" / f"one_class_{split}", loc / f"one_class_{split}", loc / split):
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def find_imagenet30(root: str | os.PathLike | None = None) -> Path | None:
+    """Where :func:`load_images` would read ImageNet-30 from (both splits present and named as the 30 classes),
+    without decoding anything; None when no place holds it. The chapters probe with it."""
+    for loc in _locations("imagenet30", root, []):
+        if loc.is_dir() and all(imagenet30_folder(loc, s) is not None and _imagenet30_files(
+                imagenet30_folder(loc, s), strict=False) is not None for s in ("train", "test")):
+            return loc
+    return None
+
+
+def _imagenet30_files(folder: Path, strict: bool) -> list[tuple[int, str]] | None:
+    """(label, file name) of every image of ``folder/<class>/``, classes in the seed's order, files sorted. A folder
+    whose class folders are not ImageNet-30's raises (naming what is missing or extra), unless none of them is an
+    ImageNet-30 class and not ``strict``: then it holds another dataset and None is returned."""
+    present = {e.name for e in os.scandir(folder) if e.is_dir()}
+    known = set(IMAGENET30_CLASSES)
+    if not strict and not present & known:
+        return None
+    missing, extra = sorted(known - present), sorted(present - known)
+    if missing or extra:
+        raise ValueError(f"{folder}: ImageNet-30 needs exactly its 30 class folders ({', '.join(IMAGENET30_CLASSES)})"
+                         + (f"; missing: {', '.join(missing)}" if missing else "")
+                         + (f"; unexpected: {', '.join(extra)}" if extra else ""))
+    files = []
+    for label, name in enumerate(IMAGENET30_CLASSES):
+        names = image_files(folder / name)
+        if not names:
+            raise ValueError(f"{folder / name}: no images ({'|'.join(IMAGEFOLDER_EXTS)})")
+        files += [(label, f"{name}/{n}") for n in names]
+    return files
+
+
+def _read_imagenet30(split: str, loc: Path) -> ImageSet | None:
+    """ImageNet-30 from ``loc`` (see :func:`imagenet30_folder`), decoded once into a uint8 memory-mapped cache.
+
+    Each image is resized as the seed's ``Resize(256)`` and kept as its centre 256 x 256 square
+    (:func:`resize_center`), so that every image has one shape and the whole set is one array. Test images are then
+    exactly the seed's (``CenterCrop(224)`` of the square); training crops (``RandomCrop(224)``) are drawn from the
+    centre square instead of the whole 256 x W image, i.e. from the middle 256 px of a 4:3 image's 341 (a
+    deliberate difference). The cache (``$ADCORE_CACHE/decoded/imagenet30-...``) is keyed by the folder, the
+    size, the file names and the class folders' modification times: adding, removing or renaming a file
+    rebuilds it."""
+    folder = imagenet30_folder(loc, split)
+    if folder is None:
+        return None
+    files = _imagenet30_files(folder, strict=folder.name.startswith("one_class_"))
+    if files is None:
+        return None
+    size = IMAGENET30_SIZE
+    mtimes = [(folder / c).stat().st_mtime_ns for c in IMAGENET30_CLASSES]
+    key = hashlib.sha1(json.dumps([str(folder.resolve()), size, mtimes, files]).encode()).hexdigest()[:16]
+    cache = cache_dir() / "decoded" / f"imagenet30-{split}-{size}-{key}"
+    if not (cache / "x.npy").is_file():
+        _build_image_cache(cache, [str(folder / f) for _, f in files], size, f"ImageNet-30 {split}")
+    x = np.load(cache / "x.npy", mmap_mode="c")  # copy-on-write: writable for torch, never written back
+    y = np.array([label for label, _ in files], np.int64)
+    if x.shape != (len(files), 3, size, size):
+        raise ValueError(f"{cache}: cached array has shape {x.shape}, expected {(len(files), 3, size, size)}; "
+                         "delete the folder to rebuild it")
+    return ImageSet(torch.from_numpy(x), torch.from_numpy(y), list(IMAGENET30_CLASSES))
+
+
+def _build_image_cache(cache: Path, paths: list[str], size: int, what: str) -> None:
+    """Decode ``paths`` (:func:`decode_resized`) into ``cache/x.npy``, a uint8 N x 3 x size x size array written in
+    place by worker processes (:data:`DECODE_WORKERS`), with a progress bar."""
+    with built_atomically(cache) as tmp:
+        out = np.lib.format.open_memmap(tmp / "x.npy", mode="w+", dtype=np.uint8, shape=(len(paths), 3, size, size))
+        del out  # header and size on disk; the workers open it themselves
+        chunk = 64
+        jobs = [(str(tmp / "x.npy"), a, paths[a:a + chunk], size) for a in range(0, len(paths), chunk)]
+        workers = DECODE_WORKERS or min(8, os.cpu_count() or 1)
+        with tqdm(total=len(paths), desc=f"decoding {what} once", unit="img", leave=False) as bar:
+            if workers > 1 and len(jobs) > 1:
+                with multiprocessing.get_context().Pool(min(workers, len(jobs))) as pool:
+                    for n in pool.imap_unordered(_decode_chunk, jobs):
+                        bar.update(n)
+            else:
+                for job in jobs:
+                    bar.update(_decode_chunk(job))
+
+
+@contextlib.contextmanager
+def built_atomically(target: Path) -> Iterator[Path]:
+    """A temporary folder to build ``target`` (a cache folder) in, renamed into place when the block succeeds: an
+    interrupted build leaves no cache, and of concurrent builds one is kept (they are equal)."""
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        yield tmp
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished first
+            if not target.is_dir():
+                raise
+    finally:
+        if tmp.exists():
+            for f in tmp.iterdir():
+                f.unlink()
+            tmp.rmdir()
+
+
+def image_files(folder: str | os.PathLike) -> list[str]:
+    """The names of the image files in ``folder`` (ImageFolder's extensions, any case), sorted as ImageFolder
+    sorts them."""
+    return sorted(e.name for e in os.scandir(folder)
+                  if e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGEFOLDER_EXTS)
+
+
+def _decode_chunk(job: tuple[str, int, list[str], int]) -> int:
+    """Decode consecutive images into rows ``start...`` of the cache array (in a worker process)."""
+    array, start, paths, size = job
+    out = np.load(array, mmap_mode="r+")
+    for i, path in enumerate(paths):
+        out[start + i] = decode_resized(path, size)
+    out.flush()
+    return len(paths)
 
 
 # ------------------------------------------------------------------------------------- super-category splits

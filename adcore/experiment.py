@@ -8,6 +8,7 @@ time (:func:`adcore.train.train_many`) between the same two halves, so its recor
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,7 +26,7 @@ from .objectives import HSC_NORMS, OBJECTIVES, Objective, make_objective
 from .oe import OE_SOURCES, LazyImages, NaturalCrops, make_oe
 from .train import TrainLog, make_generator, pick_device, score, seed_everything, train, train_many
 
-STREAMED_OE = ("tinyimages", "imagenet22k")  # OE sources that return a Dataset: such runs train alone
+STREAMED_OE = ("tinyimages", "imagenet22k")  # OE sources that return a Dataset: a run of the whole source trains alone
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class RunConfig(RunSpec):
     oe_root: str | None = None
 
     def validate(self) -> None:
-        check_choice("dataset", self.dataset, (*DATASETS, "imagenet30"))  # imagenet30: the loader is on its way
+        check_choice("dataset", self.dataset, DATASETS)
         check_choice("objective", self.objective, OBJECTIVES)
         check_choice("oe", self.oe, (*OE_SOURCES, None))
         check_choice("net", self.net, (*NETS, None))
@@ -86,8 +87,10 @@ class RunConfig(RunSpec):
     def group_key(self) -> Hashable | None:
         """Runs with equal keys train in the same steps: same image shape, net, rep_dim, bias, head, batch size
         and steps per epoch, OE or not, schedule and augmentation (classes, seeds, objectives with the same head,
-        OE sources, sizes and blur may differ). None for streamed OE sources and for data that do not load."""
-        if self.oe in STREAMED_OE:
+        OE sources, sizes and blur may differ). None for data that do not load and for OE pools that are streamed
+        (a streamed source's subset small enough to be read into memory, e.g. ImageNet-30's 64 ImageNet-22K images,
+        groups like any in-memory pool)."""
+        if self.oe in STREAMED_OE and self.oe_size is None:
             return None
         try:
             x = cached_split(self.dataset, self.normal_class, self.data_root).train_x
@@ -98,6 +101,8 @@ class RunConfig(RunSpec):
         if n == 0:
             return None
         shape = tuple(x.shape[1:])
+        if self.oe in STREAMED_OE and self.oe_size * math.prod(shape) > IN_MEMORY_OE_BYTES:
+            return None
         net = self.net or net_for_shape(shape)
         bs = min(self.batch_size, n)
         return (shape, str(x.dtype), net, self.rep_dim or DEFAULT_REP_DIM.get(net),
@@ -215,7 +220,9 @@ def prepare(cfg: RunConfig, device: str | torch.device | None = None) -> Prepare
     if train_size(cfg, len(train_x)) < len(train_x):
         train_x = train_x[torch.from_numpy(subsample(len(train_x), cfg.n_train, cfg.seed))]
     test_idx = torch.from_numpy(subsample(len(split.test_x), cfg.n_test, cfg.seed, split.test_y.numpy()))
-    test_x, test_y = split.test_x[test_idx], split.test_y[test_idx]
+    test_x, test_y = split.test_x, split.test_y  # all of it: not copied (ImageNet-30's stays memory-mapped)
+    if len(test_idx) < len(test_x):
+        test_x, test_y = test_x[test_idx], test_y[test_idx]
     shape = tuple(train_x.shape[1:])
 
     objective = make_objective(cfg.objective, **objective_kwargs(cfg))

@@ -12,6 +12,8 @@ to the normal data's shape: colour <-> grey (ITU-R 601 luma, as PIL's 'L') and a
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 import os
 import warnings
@@ -24,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from adcore import data
 
@@ -457,41 +460,146 @@ class _TinyImagesDataset(LazyImages):
         return {**self.__dict__, "_arr": None}
 
 
+IMAGENET22K_DIR = "fall11_whole_extracted"  # the seed's folder: ImageNet-22K's per-synset tars extracted
+
+
+def find_imagenet22k(root: str | os.PathLike | None = None) -> Path | None:
+    """The ImageNet-22K tree (one folder per synset): ``<root>/fall11_whole_extracted`` (the seed's layout) or
+    ``<root>`` itself; without ``root``, the same under ``$ADCORE_DATA/imagenet22k``, then
+    ``$ADCORE_DATA/fall11_whole_extracted`` and the cache folder. None if no such folder exists."""
+    if root is not None:
+        candidates = [Path(root) / IMAGENET22K_DIR, Path(root)]
+    else:
+        env = os.environ.get("ADCORE_DATA")
+        bases = [*([Path(env) / "imagenet22k"] if env else []), data.cache_dir() / "imagenet22k"]
+        candidates = [*(d for b in bases for d in (b / IMAGENET22K_DIR, b)),
+                      *([Path(env) / IMAGENET22K_DIR] if env else [])]
+    return next((d for d in candidates if d.is_dir()), None)
+
+
+class FolderIndex:
+    """The files of an image-folder tree in torchvision ImageFolder's order (class folders sorted, files sorted
+    within), built once per tree and kept on disk in ``$ADCORE_CACHE/index``: the file names are one byte blob
+    with offsets, memory-mapped, so an index of ImageNet-22K's 14M files costs no Python strings and loads at once.
+    The index is keyed by the tree's path and its class folders' modification times, so adding or removing files
+    rebuilds it; building it lists every folder once (with a progress bar)."""
+
+    def __init__(self, folder: str | os.PathLike, progress: bool = True):
+        self.folder = Path(folder)
+        entries = sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(self.folder) if e.is_dir())
+        self.classes = [name for name, _ in entries]
+        key = hashlib.sha1(json.dumps([str(self.folder.resolve()), entries]).encode()).hexdigest()[:16]
+        self.path = data.cache_dir() / "index" / f"{self.folder.name}-{key}"
+        if not (self.path / "offsets.npy").is_file():
+            self._build(progress)
+        self.starts = np.load(self.path / "starts.npy")  # first file of class c; starts[-1] = number of files
+        self._offsets: np.ndarray | None = None
+        self._names: np.ndarray | None = None
+
+    def _build(self, progress: bool) -> None:
+        lengths, counts = [], []
+        with data.built_atomically(self.path) as tmp, open(tmp / "names.bin", "wb") as blob:
+            for c in tqdm(self.classes, desc=f"indexing {self.folder.name} once", unit="folder",
+                          disable=not progress, leave=False):
+                encoded = [n.encode() for n in data.image_files(self.folder / c)]
+                blob.write(b"".join(encoded))
+                lengths.append(np.fromiter(map(len, encoded), np.int64, len(encoded)))
+                counts.append(len(encoded))
+            name_lengths = np.concatenate([np.zeros(0, np.int64), *lengths])
+            np.save(tmp / "offsets.npy", np.concatenate([[0], np.cumsum(name_lengths)]).astype(np.int64))
+            np.save(tmp / "starts.npy", np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]))
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def file(self, i: int) -> str:
+        """The path of file number i (in the index's order)."""
+        if self._offsets is None:
+            self._offsets = np.load(self.path / "offsets.npy", mmap_mode="r")
+            blob = self.path / "names.bin"
+            self._names = np.memmap(blob, np.uint8, "r") if blob.stat().st_size else np.zeros(0, np.uint8)
+        c = int(np.searchsorted(self.starts, i, side="right")) - 1
+        a, b = int(self._offsets[i]), int(self._offsets[i + 1])
+        return os.path.join(self.folder, self.classes[c], bytes(self._names[a:b]).decode())
+
+    def kept(self, exclude: Sequence[str]) -> np.ndarray:
+        """For every class not in ``exclude``, in order: the number of files before it among the kept classes and
+        its first file; position k of the kept files is then file ``first[j] + k - before[j]``."""
+        excluded = set(exclude)
+        keep = np.array([i for i, c in enumerate(self.classes) if c not in excluded], np.int64)
+        counts = self.starts[keep + 1] - self.starts[keep]
+        return np.stack([np.cumsum(counts) - counts, self.starts[keep], counts])
+
+    def __getstate__(self) -> dict:  # DataLoader workers reopen the memory maps
+        return {**self.__dict__, "_offsets": None, "_names": None}
+
+
+@functools.lru_cache(maxsize=4)
+def folder_index(folder: str) -> FolderIndex:
+    """The :class:`FolderIndex` of a tree, once per process (a sweep's runs share it)."""
+    return FolderIndex(folder)
+
+
 class ImageFolderOE:
-    """An image-folder tree ``<root>/<class>/*.JPEG|jpg|png`` (ImageNet-22K, ``fall11_whole_extracted``), minus the
-    classes in ``exclude`` (default: the seed's 30 ImageNet-30 wnids). Streamed: ``sample`` returns a Dataset over
-    the chosen files; each image is resized (shorter side) and centre-cropped to H x W on access."""
+    """An image-folder tree ``<root>/<class>/*`` (ImageNet-22K: ``<root>/fall11_whole_extracted/<wnid>/*``, see
+    :func:`find_imagenet22k`), minus the classes in ``exclude`` (default: the seed's 30 ImageNet-30 wnids; only those
+    exact synsets, as the seed). Streamed: ``sample`` returns a Dataset over the chosen files, read through the
+    tree's cached :class:`FolderIndex`; each image is decoded on access as the normal data are (``Resize(H)`` +
+    centre H x W crop, :func:`adcore.data.resize_center`, for square shapes)."""
 
     def __init__(self, root: str | os.PathLike | None, shape: Shape, exclude: Sequence[str] = IMAGENET30_WNIDS):
         _check_shape(shape)
-        dirs = _default_dirs("imagenet22k", root)
-        folder = next((d for d in dirs if d.is_dir()), None)
+        folder = find_imagenet22k(root)
         if folder is None:
-            raise FileNotFoundError(f"ImageNet-22K not found: no folder {' or '.join(map(str, dirs))} "
-                                    "(expected <root>/<class folder>/*.JPEG)")
-        excluded = set(exclude)
-        self.files = [str(p) for d in sorted(folder.iterdir()) if d.is_dir() and d.name not in excluded
-                      for p in sorted(d.iterdir()) if p.suffix.lower() in (".jpeg", ".jpg", ".png")]
-        if not self.files:
+            where = (f"{Path(root) / IMAGENET22K_DIR} or {root}" if root is not None else
+                     "$ADCORE_DATA/imagenet22k[/fall11_whole_extracted], $ADCORE_DATA/fall11_whole_extracted or "
+                     f"{data.cache_dir() / 'imagenet22k'}")
+            raise FileNotFoundError(f"ImageNet-22K not found: no folder {where} (expected <class folder>/*.JPEG; get "
+                                    "fall11_whole.tar from image-net.org and extract its per-synset tars into "
+                                    f"{IMAGENET22K_DIR}/<wnid>/)")
+        self.index = folder_index(str(folder))
+        self.table = self.index.kept(exclude)
+        self.shape, self.size = shape, int(self.table[2].sum())
+        if not self.size:
             raise FileNotFoundError(f"{folder}: no images in <class folder>/*.JPEG|jpg|png (after excluding "
-                                    f"{len(excluded)} classes)")
-        self.shape, self.size = shape, len(self.files)
+                                    f"{len(set(exclude))} classes)")
+
+    def file(self, k: int) -> str:
+        """The path of kept file number k."""
+        before, first, _ = self.table
+        j = int(np.searchsorted(before, k, side="right")) - 1
+        return self.index.file(int(first[j] + k - before[j]))
 
     def sample(self, n: int, seed: int) -> "_FileDataset":
         _check_n(n, self.size)
-        return _FileDataset([self.files[i] for i in nested_indices(self.size, n, seed)], self.shape)
+        return _FileDataset(_Files(self, NestedIndex(self.size, n, seed)), self.shape)
+
+
+class _Files:
+    """The paths of a nested subset of an :class:`ImageFolderOE`, computed when asked for (no list of paths)."""
+
+    def __init__(self, source: ImageFolderOE, index: NestedIndex):
+        self.source, self.index = source, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> str:
+        return self.source.file(int(self.index[i]))
 
 
 class _FileDataset(LazyImages):
     """Image files decoded on access (in DataLoader workers when training)."""
 
-    def __init__(self, files: list[str], shape: Shape):
+    def __init__(self, files: Sequence[str], shape: Shape):
         self.files, self.shape = files, shape
 
     def __len__(self) -> int:
         return len(self.files)
 
     def item(self, i: int) -> torch.Tensor:
+        if self.shape[1] == self.shape[2]:
+            return torch.from_numpy(data.decode_resized(self.files[i], self.shape[1], _pil_mode(self.shape)))
         with Image.open(self.files[i]) as im:
             img = im.convert(_pil_mode(self.shape))
         return torch.from_numpy(_resize_pil(img, _center_box(img.width, img.height, self.shape), self.shape).copy())

@@ -16,16 +16,18 @@ import torch
 
 from . import paper
 from .config import device_name
+from .data import IMAGENET30_CLASSES
 from .runner import config_hash, execute
 from .tabular import NAMES as TABULAR_NAMES
 from .train import pick_device
 
 DATASET_NAMES = {"fmnist": "Fashion-MNIST", "mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                  "emnist-letters": "EMNIST letters", "gtsrb": "GTSRB", "tiny-imagenet": "Tiny-ImageNet",
-                 **TABULAR_NAMES}
+                 "imagenet30": "ImageNet-30", **TABULAR_NAMES}
 FMNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                   "Ankle boot")
-CLASS_NAMES = {"fmnist": FMNIST_CLASSES, "cifar10": paper.CIFAR10_CLASSES, "mnist": tuple(map(str, range(10)))}
+CLASS_NAMES = {"fmnist": FMNIST_CLASSES, "cifar10": paper.CIFAR10_CLASSES, "mnist": tuple(map(str, range(10))),
+               "imagenet30": IMAGENET30_CLASSES}
 
 
 def dataset_label(name: str, source: str = "") -> str:

@@ -177,11 +177,19 @@ class TrainLog:
         return self.images / self.train_time if self.train_time else 0.0
 
 
+def eval_batch_size(x: torch.Tensor) -> int:
+    """Images per evaluation batch: 1024, fewer for large images (2^24 values per batch: 85 of 3 x 256 x 256), so
+    that scoring a 224-px ResNet stays within a few GB and a memory-mapped test set is read batch by batch."""
+    return max(1, min(1024, 2**24 // max(1, x[0].numel()))) if len(x) else 1
+
+
 @torch.no_grad()
 def forward_all(net: nn.Module, x: torch.Tensor, augment: Augment, device: torch.device,
-                batch_size: int = 1024) -> torch.Tensor:
-    """Outputs of ``net`` in eval mode on all of ``x`` (test-time augmentation only)."""
+                batch_size: int | None = None) -> torch.Tensor:
+    """Outputs of ``net`` in eval mode on all of ``x`` (test-time augmentation only), ``batch_size`` images at a
+    time (default :func:`eval_batch_size`)."""
     net.eval()
+    batch_size = batch_size or eval_batch_size(x)
     outs = [net(augment(x[i:i + batch_size].to(device), train=False)) for i in range(0, len(x), batch_size)]
     return torch.cat(outs)
 
@@ -456,7 +464,7 @@ def _forward(nets: Sequence[nn.Module], mode: str, lr: float, weight_decay: floa
 
 
 def score(net: nn.Module, objective: Objective, x: torch.Tensor, augment: str | Augment = "none",
-          device: str | torch.device | None = None, batch_size: int = 1024) -> np.ndarray:
+          device: str | torch.device | None = None, batch_size: int | None = None) -> np.ndarray:
     """Anomaly scores (higher = more anomalous) for every sample of ``x``."""
     device = pick_device(device)
     net.to(device)

@@ -23,6 +23,13 @@ mnist_emnist_classes       10 classes x 10 seeds x 2 objectives x 8 EMNIST-lette
 mnist_blur                 10 classes x 5 seeds x 2 objectives x 6 sigmas, all 26 EMNIST letters              600
 =========================  ============================================================================  ======
 
+The paper profile of two notebooks depends on the data at hand: ``oe_size_curves`` and ``imagenet_blurring`` run
+the paper's ImageNet-30 experiment (``imagenet30_oe_sizes`` / ``imagenet30_blur``, sigma 0 included) when
+:func:`imagenet_data` finds ImageNet-30 *and* ImageNet-22K where runs would look for them (``data_root`` /
+``oe_root`` overrides, else ``$ADCORE_DATA``), and the CIFAR-10 one (``cifar10_oe_sizes`` / ``cifar10_blur``)
+otherwise; a ``dataset`` override decides instead of the probe. The settings' ``data_choice`` says which and why,
+and the run card shows it.
+
 Sigma 0 (no blur) is not part of the blur grids, as in the seed: for CIFAR-10 it is the OE-size 128 point of
 ``cifar10_oe_sizes``, for ImageNet-30 the OE-size 64 point of ``imagenet30_oe_sizes``, for MNIST the 26-class
 point of ``mnist_emnist_classes`` (seeds 0..4): the same configurations, so the same records. Likewise
@@ -38,7 +45,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import paper, report
+from .. import data, oe, paper, report
 from ..config import ConfigError, with_overrides
 from ..experiment import RunConfig
 
@@ -176,7 +183,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("imagenet30_blur", "ImageNet-30: AUC vs Gaussian blur of the OE images", 1800,
                "30 classes x 5 seeds x 2 objectives x 6 sigmas at OE size 64 (sigma 0: imagenet30_oe_sizes)",
                _per_profile("imagenet30", objectives=_HB, seeds=by(5, 1, 1), oe_size=64,
-                            sigmas=by(_SIGMAS, _SIGMAS, [2]))),
+                            sigmas=by([0, *_SIGMAS], [0, *_SIGMAS], [2]))),
     Experiment("mnist_emnist_classes", "MNIST with EMNIST-letters OE: AUC vs number of OE classes", 1600,
                "10 classes x 10 seeds x 2 objectives x 8 letter-class counts {1,2,3,5,10,15,20,26}",
                _per_profile("mnist", objectives=_HB, seeds=by(10, 1, 1), oe_size=None,
@@ -187,6 +194,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                             sigmas=by(_SIGMAS, _SIGMAS, [2]))),
 )}
 _BY_NOTEBOOK = {e.notebook: e for e in EXPERIMENTS.values() if e.notebook}
+# The experiment a notebook's paper profile runs instead when ImageNet-30 and ImageNet-22K are found.
+IMAGENET_VARIANT = {"oe_size_curves": "imagenet30_oe_sizes", "imagenet_blurring": "imagenet30_blur"}
+# Blur grids: sigma 0 is a point of the OE-size grid, where it is counted.
+_BLUR_SIZES = {"cifar10_blur": "cifar10_oe_sizes", "imagenet30_blur": "imagenet30_oe_sizes"}
 
 
 def experiment_settings(name: str, profile: str = "laptop", **overrides: Any) -> dict[str, Any]:
@@ -202,10 +213,36 @@ def experiment_settings(name: str, profile: str = "laptop", **overrides: Any) ->
 
 
 def settings(notebook: str, profile: str = "laptop", **overrides: Any) -> dict[str, Any]:
-    """A notebook's settings: those of the experiment it reads."""
+    """A notebook's settings: those of the experiment it reads. Under the paper profile, ``oe_size_curves`` and
+    ``imagenet_blurring`` read the ImageNet-30 experiment when its data are found (see the module docstring);
+    ``data_choice`` says which dataset and why."""
     if notebook not in _BY_NOTEBOOK:
         raise ConfigError(f"unknown notebook {notebook!r}; choose one of {', '.join(NOTEBOOKS)}")
-    return experiment_settings(_BY_NOTEBOOK[notebook].name, profile, **overrides)
+    name = _BY_NOTEBOOK[notebook].name
+    choice = None
+    if profile == "paper" and notebook in IMAGENET_VARIANT:
+        asked = overrides.get("dataset")
+        if asked is not None:
+            found = asked == "imagenet30"
+            choice = f"dataset {asked!r} asked for by an override"
+        else:
+            found, choice = imagenet_data(overrides.get("data_root"), overrides.get("oe_root"))
+        name = IMAGENET_VARIANT[notebook] if found else name
+    s = experiment_settings(name, profile, **overrides)
+    if choice is not None:
+        s["data_choice"] = choice
+    return s
+
+
+def imagenet_data(data_root: str | None = None, oe_root: str | None = None) -> tuple[bool, str]:
+    """Whether ImageNet-30 and ImageNet-22K are both where runs would look for them (``data_root`` / ``oe_root``,
+    else ``$ADCORE_DATA``), and a sentence saying what was found. Nothing is decoded: the folders are looked at."""
+    i30, i22 = data.find_imagenet30(data_root), oe.find_imagenet22k(oe_root)
+    if i30 is not None and i22 is not None:
+        return True, f"ImageNet-30 found in {i30}, its ImageNet-22K OE in {i22}"
+    missing = " and ".join(n for n, f in (("ImageNet-30", i30), ("ImageNet-22K", i22)) if f is None)
+    return False, (f"{missing} not found (set ADCORE_DATA, or pass data_root / oe_root), so the paper profile runs "
+                   "the CIFAR-10 version of the paper's ImageNet-30 experiment")
 
 
 def _seeds(s: dict[str, Any]) -> list[int]:
@@ -247,8 +284,8 @@ def grid(name: str, profile: str = "laptop", **overrides: Any) -> list[RunConfig
     """The configurations of experiment ``name`` under ``profile`` (each once). The blur grids leave out sigma 0,
     a point of the OE-size grid, as the seed does."""
     configs = [c for _, c in expand(experiment_settings(name, profile, **overrides))]
-    if name == "cifar10_blur":
-        sizes = set(grid("cifar10_oe_sizes", profile, **_known("cifar10_oe_sizes", profile, overrides)))
+    if name in _BLUR_SIZES:
+        sizes = set(grid(_BLUR_SIZES[name], profile, **_known(_BLUR_SIZES[name], profile, overrides)))
         configs = [c for c in configs if not (c.blur == 0 and c in sizes)]
     return list(dict.fromkeys(configs))
 
@@ -293,13 +330,23 @@ def run_card(s: dict[str, Any], df: pd.DataFrame, device: str | None = None, wal
              ) -> pd.DataFrame:
     """Profile, then one row per dataset (classes, OE, epochs, images, batch), seeds, runs (trained now / read from
     the store), device and the execution's wall time; from the records."""
-    rows = {}
+    rows = {"data choice": s["data_choice"]} if "data_choice" in s else {}
     for data, part in df.groupby("data", sort=False):
         rows[data] = (f"classes {report.values(part['normal_class'])}; {_oe_text(part)}; "
                       f"{report.values(part['epochs'])} epochs of {report.values(part['n_train'])} training images "
                       f"per class in batches of {report.values(part['batch_size'])} + as many OE; "
                       f"{report.values(part['n_test'])} test images")
     return report.run_card(s["profile"], df, rows, device, wall)
+
+
+def data_sentence(s: dict[str, Any], df: pd.DataFrame) -> str:
+    """One sentence for the prose: which dataset this build used, and why (the paper profile's probe, or the
+    profile's stand-in)."""
+    used = ", ".join(dict.fromkeys(df["data"]))
+    if "data_choice" in s:
+        return f"This build used {used}: {s['data_choice']}."
+    return (f"This build used {used} (the {s['profile']} profile's stand-in); the paper profile runs ImageNet-30 "
+            "when ImageNet-30 and ImageNet-22K are found, CIFAR-10 otherwise.")
 
 
 # ----------------------------------------------------------------------------------------------- claims
