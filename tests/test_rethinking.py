@@ -82,7 +82,8 @@ def test_table_claims_verdicts_follow_their_rules():
     t = table_claims(df)
     assert list(t["verdict"]) == ["reproduced", "reproduced", "reproduced", "reproduced"]
     assert "+30.0" in t.loc[1, "this build"] and "95.9" in t.loc[1, "the paper"]
-    t = table_claims(_table_frame(hsc=54.0, bce=70.0))  # OE lift 4: >= 3 s but < 10; grey gain 2: smaller, < 3 s
+    # s = 1 and 3 classes: u = sqrt(2 / 3) = 0.82. OE lift 4: >= 2 u but < 10; grey gain 3: smaller, by < 2 u
+    t = table_claims(_table_frame(hsc=54.0, bce=70.0, grey_gain=3.0))
     assert list(t["verdict"]) == ["partly", "partly", "not reproduced", "partly"]
     assert table_claims(_table_frame(grey_gain=40.0))["verdict"].iloc[3] == "not reproduced"
     one_seed = table_claims(_table_frame(noise=(0.0,)))
