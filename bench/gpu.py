@@ -224,9 +224,9 @@ def _count(fn: Callable[[], Any], dev: torch.device) -> int:
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             fn()
             _sync(dev)
-        launches = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernelEx",
-                    "cudaMemcpyAsync", "cudaMemsetAsync")
-        return sum(e.count for e in prof.key_averages() if e.key in launches)
+        # runtime / driver launch calls (cudaLaunchKernel, cudaLaunchKernelExC, cuLaunchKernel, ...) and copies
+        return sum(e.count for e in prof.key_averages()
+                   if e.key.startswith(("cudaLaunch", "cuLaunch", "cudaMemcpyAsync", "cudaMemsetAsync")))
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Counter(TorchDispatchMode):
@@ -496,7 +496,8 @@ def markdown(res: dict[str, Any]) -> str:
                   for r in res["launches"] if "per_step" in r]
         lines.append("")
     if res.get("throughput"):
-        lines += ["### Training throughput (cifar10_lenet, batch 128 + 128, HSC, the seed's CIFAR augmentation)", "",
+        b = res.get("sizes", {}).get("batch", BATCH)
+        lines += [f"### Training throughput (cifar10_lenet, batch {b} + {b}, HSC, the seed's CIFAR augmentation)", "",
                   "| K | mode | precision | channels_last | other | images/s | ms/step | peak MB/model | "
                   "estimate MB/model | K that fits |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in res["throughput"]:
