@@ -651,8 +651,9 @@ def score_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
     Why: scoring 200 models one by one is 200 passes over the test set of a few dozen small kernels per batch;
     vmap (the stacked networks, as in training) runs each layer once for all K. ``xs``: one test set for all or
     one per model; when all are the same tensor object it is read and transformed once per batch and broadcast.
-    ``mode``: as in :func:`train_many` ("auto": vmap on CUDA for K > 1); vmap needs one architecture and test sets
-    of one size, and agrees with :func:`score` up to floating-point rounding; "loop" is :func:`score` per model."""
+    ``mode``: as in :func:`train_many` ("auto": vmap on CUDA for K > 1); vmap needs one architecture
+    (test sets of several sizes: one pass per size) and agrees with :func:`score` up to floating-point rounding;
+    "loop" is :func:`score` per model."""
     k_models = len(nets)
     if len(objectives) != k_models:
         raise ValueError(f"{len(objectives)} objectives for {k_models} models")
@@ -662,8 +663,16 @@ def score_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
     augment = make_augment(augment)
     if mode == "loop":
         return [score(n, o, x, augment, device, batch_size) for n, o, x in zip(nets, objectives, xs)]
-    if len({len(x) for x in xs}) != 1:
-        raise ValueError(f"vmap scoring needs test sets of one size, got sizes {sorted({len(x) for x in xs})}")
+    if len({len(x) for x in xs}) > 1:  # one vmapped pass per test-set size
+        by_size: dict[int, list[int]] = {}
+        for k, x in enumerate(xs):
+            by_size.setdefault(len(x), []).append(k)
+        out: dict[int, np.ndarray] = {}
+        for idx in by_size.values():
+            part = score_many([nets[k] for k in idx], [objectives[k] for k in idx], [xs[k] for k in idx], augment,
+                              device, mode, batch_size)
+            out.update(zip(idx, part))
+        return [out[k] for k in range(k_models)]
     shared = len({id(x) for x in xs}) == 1
     for net in nets:
         net.to(device)

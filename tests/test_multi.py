@@ -304,8 +304,11 @@ def test_score_many_equals_lone_scoring():
         for got, ref in zip(score_many(nets, objs, x, mode="vmap", batch_size=16), alone):
             np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
     assert all(not n.training for n in nets)
-    with pytest.raises(ValueError, match="one size"):
-        score_many(nets[:2], objs[:2], [test, test[:30]], mode="vmap")
+    mixed = score_many(nets, objs, [test, test[:30], test], mode="vmap")  # one pass per test-set size
+    np.testing.assert_allclose(mixed[1], score(nets[1], objs[1], test[:30]), rtol=1e-4, atol=1e-5 * np.abs(
+        alone[1]).max())
+    for k in (0, 2):
+        np.testing.assert_allclose(mixed[k], alone[k], rtol=1e-4, atol=1e-5 * np.abs(alone[k]).max())
     with pytest.raises(ValueError, match="2 objectives for 3 models"):
         score_many(nets, objs[:2], test)
 
