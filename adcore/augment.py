@@ -9,6 +9,7 @@ runs would (``Augment.draw`` per model, one batched ``Augment.apply`` for all).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -51,21 +52,59 @@ class Augment:
              generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """The random factors of a training batch of ``shape`` (N, C, H, W), drawn from ``generator`` (default:
         the global RNG) in a fixed order. Split from :meth:`apply` so that the batches of many independently
-        seeded models can be drawn one by one and augmented in one call (see ``adcore.multi``)."""
+        seeded models can be drawn one by one and augmented in one call (see :meth:`draw_many`)."""
+        return self.draw_many(shape, device, [generator])
+
+    def draw_many(self, shape: tuple[int, ...], device: torch.device | str,
+                  generators: Sequence[torch.Generator | None]) -> dict[str, torch.Tensor]:
+        """The factors of K = len(generators) batches of ``shape`` each, batch k from ``generators[k]``, as one
+        batch of K * N samples for :meth:`apply`.
+
+        Why: a K-model training step draws K batches per step, one from each run's generator. Drawing every factor
+        on its own costs 9 kernel launches per model and step (plus a concatenation per factor); here each batch
+        takes at most five draws (brightness, contrast and saturation in one, hue, flip, both crop offsets in one,
+        noise), written in place into tensors shared by all K. Each draw consumes its generator exactly as the
+        separate draws did (same kernel, same order), so on a CPU the numbers are bit for bit those of drawing
+        every factor on its own."""
         p: dict[str, torch.Tensor] = {}
         if not (self.jitter or self.flip or self.crop or self.noise):
             return p  # nothing random: any shape (tabular rows included) passes through
         n, c, h, w = shape
-        if self.jitter and c == 3:
-            p.update(jitter_params(n, self.jitter, device, generator))
-        if self.flip:
-            p["flip"] = torch.rand(n, 1, 1, 1, device=device, generator=generator) < 0.5
+        k, dev = len(generators), torch.device(device)
+        jitter = bool(self.jitter) and c == 3
         if self.crop:
-            p["oy"], p["ox"] = crop_offsets(n, h + 2 * self.padding, w + 2 * self.padding, self.crop, device,
-                                            generator)
+            ranges = (h + 2 * self.padding - self.crop + 1, w + 2 * self.padding - self.crop + 1)
+            if min(ranges) < 1:
+                raise ValueError(f"crop {self.crop} is larger than the padded {h} x {w} images")
+            offsets = torch.empty(k, 2, n, dtype=torch.long, device=dev)
             h = w = self.crop
-        if self.noise:
-            p["noise"] = torch.randn(n, c, h, w, device=device, generator=generator)
+        bcs, hue = (torch.empty(k, 3, n, device=dev), torch.empty(k, n, device=dev)) if jitter else (None, None)
+        flip = torch.empty(k, n, device=dev) if self.flip else None
+        noise = torch.empty(k, n, c, h, w, device=dev) if self.noise else None
+        for i, g in enumerate(generators):  # model i's draws, in the order of the separate draws
+            if jitter:
+                bcs[i].uniform_(1 - self.jitter, 1 + self.jitter, generator=g)
+                hue[i].uniform_(-self.jitter, self.jitter, generator=g)
+            if flip is not None:
+                flip[i].uniform_(generator=g)
+            if self.crop:
+                if ranges[0] == ranges[1]:
+                    offsets[i].random_(0, ranges[0], generator=g)
+                else:
+                    offsets[i, 0].random_(0, ranges[0], generator=g)
+                    offsets[i, 1].random_(0, ranges[1], generator=g)
+            if noise is not None:
+                noise[i].normal_(generator=g)
+        col = (k * n, 1, 1, 1)
+        if jitter:
+            p.update(brightness=bcs[:, 0].reshape(col), contrast=bcs[:, 1].reshape(col),
+                     saturation=bcs[:, 2].reshape(col), hue=hue.view(col))
+        if flip is not None:
+            p["flip"] = flip.view(col) < 0.5
+        if self.crop:
+            p["oy"], p["ox"] = offsets[:, 0].reshape(-1), offsets[:, 1].reshape(-1)
+        if noise is not None:
+            p["noise"] = noise.view(k * n, c, h, w)
         return p
 
     def apply(self, x: torch.Tensor, p: dict[str, torch.Tensor], blur: torch.Tensor | None = None) -> torch.Tensor:

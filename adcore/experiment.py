@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, ClassVar, Hashable, Sequence
 
+import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 from torch.utils.data import Dataset
@@ -24,7 +25,7 @@ from .data import DATASETS, cached_split, subsample
 from .nets import DEFAULT_REP_DIM, NETS, make_net, n_params, net_for_shape
 from .objectives import HSC_NORMS, OBJECTIVES, Objective, make_objective
 from .oe import OE_SOURCES, LazyImages, NaturalCrops, make_oe
-from .train import TrainLog, make_generator, pick_device, score, seed_everything, train, train_many
+from .train import TrainLog, make_generator, pick_device, score, score_many, seed_everything, train, train_many
 
 STREAMED_OE = ("tinyimages", "imagenet22k")  # OE sources that return a Dataset: a run of the whole source trains alone
 
@@ -118,28 +119,27 @@ class RunConfig(RunSpec):
         """Train configurations of one ``group_key()`` as one K-model job; report each record as it is scored.
         A model whose loss becomes non-finite goes to ``on_error`` (raised when None); the others go on."""
         dev = pick_device(device)
-        pools: dict[tuple, Any] = {}
-        prepared = {}
-        for i in sorted(range(len(configs)), key=lambda i: repr(_data_key(configs[i]))):  # data cache hits
-            p = prepared[i] = prepare(configs[i], dev)
-            train_key, oe_key = _pool_keys(p.cfg, tuple(p.train_x.shape[1:]))
-            p.train_x = pools.setdefault(("train", *train_key), p.train_x)
-            if p.oe is not None:
-                p.oe = pools.setdefault(("oe", *oe_key), p.oe)
-        preps = [prepared[i] for i in range(len(configs))]
+        shared: dict[tuple, Any] = {}
+        preps = [prepare(cfg, dev, shared) for cfg in configs]
         logs = train_many([p.net for p in preps], [p.objective for p in preps], [p.train_x for p in preps],
                           [p.oe for p in preps] if preps[0].oe is not None else None, augment=preps[0].augment,
                           device=dev, generators=[make_generator(dev, p.rng_seed) for p in preps],
                           progress=progress, mode=mode, keep_going=True, amp=amp, channels_last=channels_last,
                           compile=compile, **{**train_kwargs(preps[0].cfg), "oe_blur": [p.cfg.blur for p in preps]})
-        for p, log in zip(preps, logs):
+        ok = [i for i, log in enumerate(logs) if not log.error]
+        t0 = time.perf_counter()
+        scores = score_many([preps[i].net for i in ok], [preps[i].objective for i in ok],
+                            [preps[i].test_x for i in ok], preps[0].augment, dev, mode=mode) if ok else []
+        test_time = (time.perf_counter() - t0) / max(len(ok), 1)  # each run's share of the one scoring pass
+        scored = dict(zip(ok, scores))
+        for i, (p, log) in enumerate(zip(preps, logs)):
             if log.error:
                 err = FloatingPointError(f"run {p.cfg.describe()}: {log.error}")
                 if on_error is None:
                     raise err
                 on_error(p.cfg, err)
             elif on_record is not None:
-                on_record(p.cfg, finish(p, log, amp))
+                on_record(p.cfg, finish(p, log, amp, scored[i], test_time))
 
 
 def objective_kwargs(cfg: RunConfig) -> dict[str, Any]:
@@ -184,11 +184,13 @@ def _data_key(cfg: RunConfig) -> tuple:
     return cfg.dataset, normal, cfg.data_root
 
 
-def _pool_keys(cfg: RunConfig, shape: tuple) -> tuple[tuple, tuple]:
-    """Keys under which runs of one job share their (identical) training and OE pools."""
+def _pool_keys(cfg: RunConfig, shape: tuple) -> tuple[tuple, tuple, tuple]:
+    """Keys under which runs of one job share their (identical) training, OE and test pools. The test set is the
+    whole test split unless ``n_test`` subsamples it (stratified by the run's normal classes, with its seed)."""
     train_key = (*_data_key(cfg), cfg.n_train, cfg.seed if cfg.n_train is not None else None)
     oe_key = (cfg.oe, shape, cfg.oe_size, cfg.seed, cfg.oe_classes, cfg.oe_root)
-    return train_key, oe_key
+    test_key = (cfg.dataset, cfg.data_root) if cfg.n_test is None else (*_data_key(cfg), cfg.n_test, cfg.seed)
+    return train_key, oe_key, test_key
 
 
 @dataclass
@@ -211,24 +213,37 @@ class Prepared:
     oe_note: str = ""  # what the OE source says about itself (Tiny Images: the CIFAR exclusion list applied or not)
 
 
-def prepare(cfg: RunConfig, device: str | torch.device | None = None) -> Prepared:
-    """Load the data and OE pool of ``cfg``, build its objective and its seeded network."""
+def prepare(cfg: RunConfig, device: str | torch.device | None = None,
+            shared: dict[tuple, Any] | None = None) -> Prepared:
+    """Load the data and OE pool of ``cfg``, build its objective and its seeded network. ``shared``: a dict the
+    runs of one K-model job pass along, so that each distinct split, training subset, test subset and OE pool is
+    made once and is one tensor object (stored once on the device)."""
     t_start = time.perf_counter()
     dev = pick_device(device)
-    split = cached_split(cfg.dataset, cfg.normal_class, cfg.data_root)
+    memo = shared if shared is not None else {}
+
+    def once(key: tuple, make: Callable[[], Any]) -> Any:
+        if key not in memo:
+            memo[key] = make()
+        return memo[key]
+
+    split = once(("split", *_data_key(cfg)), lambda: cached_split(cfg.dataset, cfg.normal_class, cfg.data_root))
+    shape = tuple(split.train_x.shape[1:])
+    train_key, oe_key, test_key = _pool_keys(cfg, shape)
     train_x = split.train_x
     if train_size(cfg, len(train_x)) < len(train_x):
-        train_x = train_x[torch.from_numpy(subsample(len(train_x), cfg.n_train, cfg.seed))]
+        train_x = once(("train", *train_key),
+                       lambda: split.train_x[torch.from_numpy(subsample(len(split.train_x), cfg.n_train, cfg.seed))])
     test_idx = torch.from_numpy(subsample(len(split.test_x), cfg.n_test, cfg.seed, split.test_y.numpy()))
     test_x, test_y = split.test_x, split.test_y  # all of it: not copied (ImageNet-30's stays memory-mapped)
     if len(test_idx) < len(test_x):
-        test_x, test_y = test_x[test_idx], test_y[test_idx]
-    shape = tuple(train_x.shape[1:])
+        test_x, test_y = once(("test", *test_key), lambda: split.test_x[test_idx]), split.test_y[test_idx]
 
     objective = make_objective(cfg.objective, **objective_kwargs(cfg))
     oe, oe_note = None, ""
     if cfg.oe:
-        oe, oe_note = _oe_pool(cfg.oe, shape, cfg.oe_size, cfg.seed, cfg.oe_classes, cfg.oe_root)
+        oe, oe_note = once(("oe", *oe_key), lambda: _oe_pool(cfg.oe, shape, cfg.oe_size, cfg.seed, cfg.oe_classes,
+                                                               cfg.oe_root))
     seed_everything(cfg.seed)
     bias = objective.bias_allowed if cfg.bias is None else cfg.bias
     net = make_net(cfg.net or net_for_shape(shape), cfg.rep_dim, bias=bias, head=objective.head)
@@ -237,12 +252,16 @@ def prepare(cfg: RunConfig, device: str | torch.device | None = None) -> Prepare
                     rng_seed, time.perf_counter() - t_start, split.source, oe_note)
 
 
-def finish(p: Prepared, log: TrainLog, amp: bool = False) -> dict[str, Any]:
-    """Score the test set with the trained network of ``p``; the run's flat record. Times are this run's own:
-    in a K-model job, its share of the training (job time / K)."""
-    t0 = time.perf_counter()
-    scores = score(p.net, p.objective, p.test_x, p.augment, p.device)
-    test_time = time.perf_counter() - t0
+def finish(p: Prepared, log: TrainLog, amp: bool = False, scores: np.ndarray | None = None,
+           test_time: float | None = None) -> dict[str, Any]:
+    """Score the test set with the trained network of ``p`` (unless ``scores`` are given: a K-model job scores
+    all its models in one pass, ``test_time`` being this run's share); the run's flat record. Times are this
+    run's own: in a K-model job, its share of the training (job time / K)."""
+    if scores is None:
+        t0 = time.perf_counter()
+        scores = score(p.net, p.objective, p.test_x, p.augment, p.device)
+        test_time = time.perf_counter() - t0
+    test_time = float(test_time or 0.0)
     return {
         **p.cfg.key(),
         "auc": float(roc_auc_score(p.test_y.numpy(), scores)),

@@ -22,6 +22,9 @@ class Objective:
     bias_allowed = True
     needs_center = False
     oe_target = 1
+    # The loss depends on the outputs, the targets and the constructor's settings only (no state such as a
+    # centre): the K-model trainer computes equal such objectives of K models in one vmapped call.
+    stateless = False
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -40,6 +43,7 @@ class HSC(Objective):
     """Hypersphere Classifier: a radial-basis "pseudo-Huber" distance h pushed to 0 for normals and up for OE."""
 
     name = "hsc"
+    stateless = True
 
     def __init__(self, norm: str = "l2_squared_linear"):
         if norm not in HSC_NORMS:
@@ -68,6 +72,7 @@ class DeepSADOE(Objective):
     """Deep SAD as the Rethinking code uses it with OE: centre 0, no eta; OE pushed away via 1/||z||^2."""
 
     name = "deepsad"
+    stateless = True
 
     def loss(self, outputs, targets):
         d = outputs.pow(2).sum(1)
@@ -171,6 +176,7 @@ class BCE(Objective):
 
     name = "bce"
     head = True
+    stateless = True
 
     def loss(self, outputs, targets):
         return F.binary_cross_entropy_with_logits(outputs, targets.to(outputs.dtype))

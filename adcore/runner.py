@@ -11,7 +11,8 @@ Runner
 ------
 :func:`execute` takes any mix of run configurations (:mod:`adcore.config`). The missing ones are planned once
 into jobs: configurations with equal ``group_key()`` train K at a time in the same steps (``run_group``; K =
-``group_size``, by default :data:`GROUP_SIZE` for the device), everything else alone. Jobs run in this process
+``group_size``, by default :data:`GROUP_SIZE` for the device; on CUDA the trainer splits a job that does not fit
+in the GPU's free memory), everything else alone. Jobs run in this process
 (``executor="local"``) or as Ray tasks (``executor="ray"``, one task per job asking for ``cpus_per_run`` CPUs and
 ``gpus_per_run`` GPUs; workers on other machines must see the store at the same path). A failing job of several
 runs is split into single runs; a single run that raises is retried ``retries`` times, then reported with its
@@ -38,7 +39,11 @@ import pandas as pd
 
 from .config import RunSpec
 
-GROUP_SIZE = {"cuda": 40, "cpu": 10}  # default K per job (CUDA: not yet tuned on hardware, see bench/)
+# Default K per job. CUDA: an upper bound; the trainer trains as many of a job's models at once as fit in the GPU's
+# free memory (adcore.train.models_that_fit, ~270 LeNets of CIFAR-10 at batch 128 + 128 on a 141 GB GPU) and the rest
+# in further chunks. 200 = the table's 400 runs in 2 jobs (one per head); the largest K bench/gpu.py measures.
+# CPU: 10 (the loop mode gains little from more; smaller jobs report sooner).
+GROUP_SIZE = {"cuda": 200, "cpu": 10}
 
 
 def config_hash(cfg: RunSpec) -> str:

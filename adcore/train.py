@@ -19,10 +19,19 @@ trained with others sees exactly the batches it would see alone. Two modes:
   adcore K=10 73 images/s with 2 threads; 150 / 183 / 177 with 1 thread and channels_last.
 * ``"vmap"`` (default on CUDA for K > 1): parameters and buffers are stacked (``torch.func`` ``stack_module_state``
   + ``functional_call`` + ``vmap``), so each layer runs once for all K models; one Adam over the stacked tensors is
-  K independent Adams, as Adam is elementwise. Equal to K separate runs up to floating-point rounding.
+  K independent Adams, as Adam is elementwise (fused into one kernel on CUDA). Equal to K separate runs up to
+  floating-point rounding. ``channels_last`` lays the K x N batch out so that vmap's grouped convolution sees NHWC.
 
 Either way the step is the same code: forward all models, one loss per model, one backward over their sum (each
-model's gradients come from its own loss alone), then every optimizer steps.
+model's gradients come from its own loss alone), then every optimizer steps. What a step costs the host grows
+little with K: the batch is a few gathers and one augmentation for all models, each model adding only its five
+augmentation draws (``Augment.draw_many``), and in vmap mode equal stateless objectives compute their K losses in
+one call. Counted on a CPU (dispatched ATen ops that compute, per step, bench/gpu.py's launches section):
+K = 100 in vmap mode 928 (9.3 per model), down from 5,089 (51 per model); one model 356 (was 367).
+
+How many models one job trains at once: on CUDA as many as fit in the free memory (:func:`step_bytes`,
+:func:`models_that_fit`), the rest in further chunks; on a CPU all. :func:`score_many` scores K trained models in
+one vmapped pass over the test set.
 """
 from __future__ import annotations
 
@@ -33,7 +42,7 @@ import random
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -236,6 +245,73 @@ def train(net: nn.Module, objective: Objective, x: torch.Tensor, oe: torch.Tenso
                       generators=[gen], mode="loop", **kw)[0]
 
 
+def resolve_mode(mode: str, device: torch.device, k_models: int) -> str:
+    """``"auto"``: vmap on CUDA for more than one model, else loop (see the module docstring)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode == "auto":
+        return "vmap" if device.type == "cuda" and k_models > 1 else "loop"
+    return mode
+
+
+# ---- memory: how many models fit in one job ---------------------------------------------------------------------
+
+# What one model's training step keeps on the device, per sample of its batch, in units of the float32 layer
+# outputs of one forward pass: the tensors saved for the backward pass (each layer's input, max-pool indices) plus
+# the gradients flowing back. 2 is an upper bound for LeNet-style nets; bench/gpu.py measures the true peak against
+# this estimate on a GPU.
+ACT_COPIES = 2
+AUG_COPIES = 16  # float copies of a sample that batch assembly and augmentation hold at once (padding included)
+MEM_FRACTION = 0.85  # of the free device memory that a job may plan to use (the rest: allocator slack, scoring)
+
+
+def step_bytes(net: nn.Module, sample_shape: Sequence[int], n_batch: int) -> int:
+    """Estimated device memory one model of a K-model job needs: 20 bytes per parameter (the network's own
+    weights, the stacked copy vmap trains, its gradient and Adam's two moments), its buffers twice, and per sample
+    of a batch of ``n_batch`` the saved activations (``ACT_COPIES`` x the float32 outputs of every layer, counted
+    by a forward pass on the meta device: no memory, no device needed) plus the batch's augmentation
+    (``AUG_COPIES`` float copies of the sample)."""
+    meta = copy.deepcopy(net).to("meta").train()
+    count = [0]
+
+    def hook(module, args, out):
+        if isinstance(out, torch.Tensor):
+            count[0] += out.numel()
+
+    handles = [m.register_forward_hook(hook) for m in meta.modules() if not any(True for _ in m.children())]
+    try:
+        with torch.no_grad():
+            meta(torch.empty(2, *sample_shape, device="meta"))  # 2 samples: BatchNorm needs more than one
+    finally:
+        for h in handles:
+            h.remove()
+    per_sample = count[0] // 2
+    params = sum(p.numel() for p in net.parameters())
+    buffers = sum(b.numel() * b.element_size() for b in net.buffers())
+    return 20 * params + 2 * buffers + 4 * n_batch * (ACT_COPIES * per_sample + AUG_COPIES * math.prod(sample_shape))
+
+
+def models_that_fit(per_model: int, shared: int = 0, free: int | None = None,
+                    device: torch.device | str | None = None) -> int:
+    """How many models of ``per_model`` bytes (:func:`step_bytes`) fit next to ``shared`` bytes (the job's data
+    pools) in ``MEM_FRACTION`` of ``free`` bytes; at least 1. ``free`` defaults to the CUDA device's free memory
+    (``torch.cuda.mem_get_info``) plus what PyTorch's allocator holds unused."""
+    if per_model <= 0:
+        raise ValueError(f"per_model must be positive, got {per_model}")
+    if free is None:
+        dev = torch.device(device if device is not None else "cuda")
+        if dev.type != "cuda":
+            raise ValueError(f"free memory is only known for CUDA devices, not {dev}; pass free=")
+        free = torch.cuda.mem_get_info(dev)[0] + torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
+    return max(1, int((free * MEM_FRACTION - shared) // per_model))
+
+
+def _nbytes(tensors: Sequence) -> int:
+    """Bytes of the distinct tensors (by identity) among ``tensors``; other entries count 0."""
+    seen = {id(t): t for t in tensors if isinstance(t, torch.Tensor)}
+    return sum(t.numel() * t.element_size() for t in seen.values())
+
+
 def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: torch.Tensor | Sequence[torch.Tensor],
                oes: torch.Tensor | Dataset | Sequence[torch.Tensor | Dataset | None] | None = None, *,
                targets: Sequence[torch.Tensor | None] | None = None, augment: str | Augment = "none",
@@ -244,7 +320,8 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
                device: str | torch.device | None = None, seeds: Sequence[int] | None = None,
                generators: Sequence[torch.Generator] | None = None, progress: bool = True, mode: str = "auto",
                amp: bool = False, channels_last: bool = False, compile: bool = False, keep_going: bool = False,
-               oe_blur: float | Sequence[float] = 0.0, oe_workers: int | None = None) -> list[TrainLog]:
+               oe_blur: float | Sequence[float] = 0.0, oe_workers: int | None = None,
+               max_models: int | None = None) -> list[TrainLog]:
     """Train K = len(nets) models in place, in the same steps; model k as
     ``train(nets[k], objectives[k], xs[k], oes[k], targets=targets[k], seed=seeds[k], ...)`` would (or with
     ``generator=generators[k]``; without either, generator k is seeded by a draw from the global RNG, in order).
@@ -256,10 +333,12 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
     (applied in the batch pipeline where the seed applies it, see ``Augment.apply``). All models need the same
     batch size and number of steps per epoch, and either all or none an OE pool. One epoch = len(x) // batch_size steps; Adam with MultiStepLR per
     epoch. ``mode``: "vmap", "loop" or "auto" (see the module docstring). ``amp``: bf16 autocast of the forward
-    pass (losses in fp32); ``channels_last``: NHWC memory format (loop mode); ``compile``: ``torch.compile``.
+    pass (losses in fp32); ``channels_last``: NHWC memory format; ``compile``: ``torch.compile``.
     ``keep_going``: a model whose loss becomes non-finite gets ``log.error`` and stops instead of stopping the
-    job with ``FloatingPointError``. Returns one :class:`TrainLog` per model; its times are the job's share per
-    model (job time / K), so ``images_per_s`` is the job's throughput."""
+    job with ``FloatingPointError``. ``max_models``: train at most this many at once (the models are split into
+    consecutive chunks trained one after the other, each as it would be alone); None: on CUDA as many as
+    :func:`models_that_fit` the free memory, on a CPU all. Returns one :class:`TrainLog` per model; its times are
+    the job's share per model (job time / K of its chunk), so ``images_per_s`` is the job's throughput."""
     k_models = len(nets)
     if k_models == 0:
         raise ValueError("no models to train")
@@ -267,11 +346,10 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
         raise ValueError(f"{len(objectives)} objectives for {k_models} models")
     if len({id(o) for o in objectives}) != k_models:
         raise ValueError("every model needs its own objective instance (they hold per-model state)")
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if max_models is not None and max_models < 1:
+        raise ValueError(f"max_models must be at least 1, got {max_models}")
     device = pick_device(device)
-    if mode == "auto":
-        mode = "vmap" if device.type == "cuda" and k_models > 1 else "loop"
+    mode = resolve_mode(mode, device, k_models)
     xs, oes, tgts = _as_list(xs, k_models, "training sets"), _as_list(oes, k_models, "OE sets"), \
         _as_list(targets, k_models, "target sets")
     if generators is not None:
@@ -282,6 +360,8 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
         gens = [make_generator(device) for _ in range(k_models)]
     if len(gens) != k_models:
         raise ValueError(f"{len(gens)} generators/seeds for {k_models} models")
+    if len({id(g) for g in gens}) != k_models:
+        raise ValueError("every model needs its own generator (its draws must not depend on the other models)")
     augment = make_augment(augment)
 
     # ---- data: every distinct pool once on the device, one gather per step for all models
@@ -296,17 +376,39 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
                          f"steps {sorted(steps_set)} (training set sizes {sorted({len(x) for x in xs})})")
     bs, steps = bss.pop(), steps_set.pop()
     sample_shape = tuple(xs[0].shape[1:])
-    X, x_off = _pool(xs, device)
-    tg = [torch.zeros(len(x), dtype=torch.long) if t is None else t for x, t in zip(xs, tgts)]
-    for x, t in zip(xs, tg):
-        if len(t) != len(x):
+    for x, t in zip(xs, tgts):
+        if t is not None and len(t) != len(x):
             raise ValueError(f"{len(t)} targets for {len(x)} training samples")
-    T, t_off = _pool(tg, device)
-    T = T.long()
     has_oe = oes[0] is not None
     if any((o is not None) != has_oe for o in oes):
         raise ValueError("either every model has an OE pool or none has")
     oe_bs = oe_batch_size or bs
+    sigmas = [float(v) for v in (oe_blur if isinstance(oe_blur, (list, tuple)) else [oe_blur] * k_models)]
+    if len(sigmas) != k_models:
+        raise ValueError(f"{len(sigmas)} blur sigmas for {k_models} models")
+    n_batch = bs + (oe_bs if has_oe else 0)
+
+    if max_models is None:
+        max_models = k_models if device.type != "cuda" else models_that_fit(
+            step_bytes(nets[0], sample_shape, n_batch), _nbytes([*xs, *tgts, *oes]), device=device)
+    if k_models > max_models:  # chunks one after the other; each model trains as it would alone
+        logs: list[TrainLog] = []
+        for a in range(0, k_models, max_models):
+            part = slice(a, a + max_models)
+            logs += train_many(nets[part], objectives[part], xs[part], oes[part] if has_oe else None,
+                               targets=tgts[part], augment=augment, epochs=epochs, batch_size=batch_size,
+                               oe_batch_size=oe_batch_size, lr=lr, weight_decay=weight_decay, milestones=milestones,
+                               gamma=gamma, device=device, generators=gens[part], progress=progress, mode=mode,
+                               amp=amp, channels_last=channels_last, compile=compile, keep_going=keep_going,
+                               oe_blur=sigmas[part], oe_workers=oe_workers, max_models=max_models)
+        return logs
+
+    X, x_off = _pool(xs, device)
+    tg = [torch.zeros(len(x), dtype=torch.long) if t is None else t for x, t in zip(xs, tgts)]
+    T, t_off = _pool(tg, device)
+    T = T.long()
+    x_off_t = torch.tensor(x_off, device=device)[:, None]
+    t_off_t = torch.tensor(t_off, device=device)[:, None]
     blur = None
     if has_oe:
         if any(len(o) == 0 for o in oes):
@@ -321,12 +423,9 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
         kinds = ["gather" if isinstance(o, torch.Tensor) else "prefetch" if getattr(o, "heavy", True) else "fetch"
                  for o in oes]
         oe_t = torch.tensor([[obj.oe_target] * oe_bs for obj in objectives], dtype=torch.long, device=device)
-        sigmas = [float(v) for v in (oe_blur if isinstance(oe_blur, (list, tuple)) else [oe_blur] * k_models)]
-        if len(sigmas) != k_models:
-            raise ValueError(f"{len(sigmas)} blur sigmas for {k_models} models")
         if any(sigmas):
             blur = torch.tensor([[0.0] * bs + [sg] * oe_bs for sg in sigmas]).flatten()
-    n_batch = bs + (oe_bs if has_oe else 0)
+    batch_shape = (n_batch, *sample_shape)
 
     for net in nets:
         net.to(device)
@@ -339,33 +438,39 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
     oe_streams = [(_Prefetch(o, oe_bs, workers, g, device), None) if kind == "prefetch" else
                   (IndexStream(len(o), device, g), next(o_off) if kind == "gather" else o)
                   for o, g, kind in zip(oes, gens, kinds)] if has_oe else []
+    all_gather = has_oe and set(kinds) == {"gather"}
+    if all_gather:
+        o_off_t = torch.tensor([where for _, where in oe_streams], device=device)[:, None]
 
     def next_batch() -> tuple[torch.Tensor, torch.Tensor]:
         """K batches, each drawn from its model's generator in a fixed order: normal indices, OE indices,
-        augmentation factors. Returns images K x N x C x H x W and targets K x N."""
-        ni, ti, oi, params = [], [], [], []
-        for k in range(k_models):
-            i = normal_streams[k].take(bs)
-            ni.append(i + x_off[k])
-            ti.append(i + t_off[k])
-            if has_oe:
-                stream, where = oe_streams[k]
-                j = stream.take(oe_bs)
-                oi.append(j + where if kinds[k] == "gather" else j if kinds[k] == "prefetch" else
-                          where.fetch(j.cpu()).to(device))
-            params.append(augment.draw((n_batch, *sample_shape), device, gens[k]))
-        xb = X[torch.cat(ni)].view(k_models, bs, *sample_shape)
-        tb = T[torch.cat(ti)].view(k_models, bs)
+        augmentation factors (each generator serves one model, so drawing model by model per kind keeps every
+        model's order). Returns images K x N x C x H x W and targets K x N. A few gathers and one augmentation
+        for all K; the per-model work is taking indices and the augmentation draws."""
+        ni = torch.stack([s.take(bs) for s in normal_streams])  # K x bs, each into its own pool
+        xb = X[(ni + x_off_t).flatten()].view(k_models, bs, *sample_shape)
+        tb = T[(ni + t_off_t).flatten()].view(k_models, bs)
         if has_oe:
-            ob = O[torch.cat(oi)].view(k_models, oe_bs, *sample_shape) if set(kinds) == {"gather"} else \
-                torch.stack([O[j] if kind == "gather" else j for j, kind in zip(oi, kinds)])
+            if all_gather:
+                oj = torch.stack([stream.take(oe_bs) for stream, _ in oe_streams])
+                ob = O[(oj + o_off_t).flatten()].view(k_models, oe_bs, *sample_shape)
+            else:
+                oi = []
+                for (stream, where), kind in zip(oe_streams, kinds):
+                    j = stream.take(oe_bs)
+                    oi.append(O[j + where] if kind == "gather" else j if kind == "prefetch" else
+                              where.fetch(j.cpu()).to(device))
+                ob = torch.stack(oi)
             xb, tb = torch.cat([xb, ob.to(xb.dtype)], 1), torch.cat([tb, oe_t], 1)
+        params = augment.draw_many(batch_shape, device, gens)
         xb = xb.reshape(k_models * n_batch, *sample_shape)
         xb = xb.float().div_(255) if xb.dtype == torch.uint8 else xb.float()
-        xb = augment.apply(xb, cat_params(params), blur)
+        xb = augment.apply(xb, params, blur)
         return xb.view(k_models, n_batch, *xb.shape[1:]), tb
 
     forward, modules, opts = _forward(nets, mode, lr, weight_decay, amp, channels_last, compile, device)
+    step_losses = _losses(objectives, mode)
+    hooked = [k for k, o in enumerate(objectives) if type(o).after_step is not Objective.after_step]
     scheds = [torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(milestones), gamma=gamma) for o in opts]
     logs = [TrainLog(models=k_models) for _ in range(k_models)]
     active = list(range(k_models))
@@ -379,14 +484,15 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
         for _ in range(steps):
             with batch_threads(device):
                 xb, tb = next_batch()
-            out = [o.float() for o in forward(xb)]  # loop: a list (heads may differ); vmap: K x N x ...
-            losses = torch.stack([objectives[k].loss(out[k], tb[k]) for k in range(k_models)])
+            out = forward(xb)  # loop: a list (heads may differ); vmap: K x N x ...
+            out = [o.float() for o in out] if mode == "loop" else out.float()
+            losses = step_losses(out, tb)
             for o in opts:
                 o.zero_grad(set_to_none=True)
             losses.sum().backward()
             for o in opts:
                 o.step()
-            for k in range(k_models):
+            for k in hooked:
                 objectives[k].after_step(out[k].detach(), tb[k], epoch)
             totals += losses.detach()
         for s in scheds:
@@ -417,6 +523,60 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
     return logs
 
 
+def _losses(objectives: Sequence[Objective], mode: str) -> Callable[[Any, torch.Tensor], torch.Tensor]:
+    """The step's K losses from the outputs and targets (K x N). Loop: model by model (bit for bit a lone run's).
+    vmap: models whose objectives are ``stateless`` and equal (same class and settings) in one vmapped call, so
+    that a step launches a few loss kernels instead of a few per model; the others model by model."""
+    k_models = len(objectives)
+    if mode == "loop":
+        return lambda out, tb: torch.stack([objectives[k].loss(out[k], tb[k]) for k in range(k_models)])
+    from torch.func import vmap
+
+    groups: dict[Any, list[int]] = {}
+    for k, obj in enumerate(objectives):
+        groups.setdefault((type(obj), repr(sorted(vars(obj).items()))) if obj.stateless else k, []).append(k)
+    parts = [(objectives[idx[0]], idx, None if idx == list(range(k_models)) else torch.tensor(idx))
+             for idx in groups.values()]
+    order = [k for _, idx, _ in parts for k in idx]
+    inverse = None if order == list(range(k_models)) else torch.argsort(torch.tensor(order))
+    on: dict[torch.device, tuple] = {}
+
+    def losses(out: torch.Tensor, tb: torch.Tensor) -> torch.Tensor:
+        if out.device not in on:  # index tensors on the outputs' device, made once
+            on[out.device] = ([None if s is None else s.to(out.device) for _, _, s in parts],
+                              None if inverse is None else inverse.to(out.device))
+        sels, inv = on[out.device]
+        vals = []
+        for (obj, idx, _), sel in zip(parts, sels):
+            if len(idx) == 1:
+                vals.append(obj.loss(out[idx[0]], tb[idx[0]])[None])
+            else:
+                vals.append(vmap(obj.loss)(out, tb) if sel is None else vmap(obj.loss)(out[sel], tb[sel]))
+        v = vals[0] if len(vals) == 1 else torch.cat(vals)
+        return v if inv is None else v[inv]
+
+    return losses
+
+
+# On CUDA, Adam's update as one fused kernel over all parameters instead of a dozen element-wise kernels per
+# parameter tensor (bench/gpu.py measures it against the default; off there to compare).
+FUSED_ADAM = True
+
+
+def _adam(params: Sequence[torch.Tensor], lr: float, weight_decay: float) -> torch.optim.Adam:
+    """Adam with ``fused=True`` when every parameter is a floating-point CUDA tensor (and ``FUSED_ADAM``): the same
+    update rule."""
+    params = list(params)
+    fused = FUSED_ADAM and bool(params) and all(p.is_cuda and p.is_floating_point() for p in params)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **({"fused": True} if fused else {}))
+
+
+def _channels_last_5d(xb: torch.Tensor) -> torch.Tensor:
+    """K x N x C x H x W with N, H, W, K, C memory order: vmap's batching rule for a convolution merges K into
+    the channels, and this layout makes that merged (N, K*C, H, W) input a channels_last view, no copy."""
+    return xb.permute(1, 3, 4, 0, 2).contiguous().permute(3, 0, 4, 1, 2)
+
+
 def _forward(nets: Sequence[nn.Module], mode: str, lr: float, weight_decay: float, amp: bool, channels_last: bool,
              compile: bool, device: torch.device) -> tuple[Callable, list[nn.Module], list[torch.optim.Optimizer]]:
     """The K-model forward pass (K x N x ... -> K outputs), the modules to put in train mode each epoch, and the
@@ -434,33 +594,49 @@ def _forward(nets: Sequence[nn.Module], mode: str, lr: float, weight_decay: floa
                     outs.append(f(xk.contiguous(memory_format=torch.channels_last) if channels_last else xk))
             return outs
 
-        return loop, list(nets), [torch.optim.Adam(n.parameters(), lr=lr, weight_decay=weight_decay) for n in nets]
+        return loop, list(nets), [_adam(n.parameters(), lr, weight_decay) for n in nets]
 
-    from torch.func import functional_call, stack_module_state, vmap
+    params, buffers, base = _stack(nets, True)
+    if amp:  # vmap's BatchNorm rule wants one dtype: feed BatchNorm fp32 (convs and matmuls stay bf16)
+        for m in base.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.register_forward_pre_hook(lambda mod, args: (args[0].float(), *args[1:]))
+    stacked = _vmapped(base)
+    stacked = torch.compile(stacked) if compile else stacked
+
+    def vmapped(xb: torch.Tensor) -> torch.Tensor:
+        if channels_last and xb.dim() == 5:
+            xb = _channels_last_5d(xb)
+        with autocast(device, amp):
+            return stacked(params, buffers, xb)
+
+    vmapped.state = (params, buffers)  # type: ignore[attr-defined]
+    return vmapped, [base], [_adam(list(params.values()), lr, weight_decay)]
+
+
+def _stack(nets: Sequence[nn.Module], training: bool) -> tuple[dict, dict, nn.Module]:
+    """The K networks' parameters and buffers stacked along a new first dim (``torch.func.stack_module_state``;
+    the parameters are new leaf tensors), and a stateless copy of the architecture on the meta device, all in
+    train or eval mode."""
+    from torch.func import stack_module_state
 
     shapes = [[(n, tuple(t.shape)) for n, t in net.state_dict().items()] for net in nets]
     if any(s != shapes[0] for s in shapes) or len({type(net) for net in nets}) != 1:
         raise ValueError("vmap mode needs networks of one architecture")
     for net in nets:
-        net.train()  # stack_module_state wants one mode; forward_all (centres) left some in eval
+        net.train(training)  # stack_module_state wants one mode (forward_all, for centres, left some in eval)
     params, buffers = stack_module_state(list(nets))
-    base = copy.deepcopy(nets[0]).to("meta")
-    if amp:  # vmap's BatchNorm rule wants one dtype: feed BatchNorm fp32 (convs and matmuls stay bf16)
-        for m in base.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.register_forward_pre_hook(lambda mod, args: (args[0].float(), *args[1:]))
+    return params, buffers, copy.deepcopy(nets[0]).to("meta")
+
+
+def _vmapped(base: nn.Module, in_dims: tuple = (0, 0, 0)) -> Callable:
+    """``f(params, buffers, x)``: ``base`` run with model k's parameters and buffers on input k, for all k at once."""
+    from torch.func import functional_call, vmap
 
     def one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
         return functional_call(base, (p, b), (x,))
 
-    stacked = torch.compile(vmap(one)) if compile else vmap(one)
-
-    def vmapped(xb: torch.Tensor) -> torch.Tensor:
-        with autocast(device, amp):
-            return stacked(params, buffers, xb)
-
-    vmapped.state = (params, buffers)  # type: ignore[attr-defined]
-    return vmapped, [base], [torch.optim.Adam(list(params.values()), lr=lr, weight_decay=weight_decay)]
+    return vmap(one, in_dims=in_dims)
 
 
 def score(net: nn.Module, objective: Objective, x: torch.Tensor, augment: str | Augment = "none",
@@ -469,3 +645,56 @@ def score(net: nn.Module, objective: Objective, x: torch.Tensor, augment: str | 
     device = pick_device(device)
     net.to(device)
     return objective.score(forward_all(net, x, make_augment(augment), device, batch_size)).float().cpu().numpy()
+
+
+SCORE_IMAGES = 2**15  # images (of all K models together) per vmapped scoring pass: bounds its activation memory
+
+
+@torch.no_grad()
+def score_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: torch.Tensor | Sequence[torch.Tensor],
+               augment: str | Augment = "none", device: str | torch.device | None = None, mode: str = "auto",
+               batch_size: int = 1024) -> list[np.ndarray]:
+    """``[score(nets[k], objectives[k], xs[k], augment, device) for k in range(K)]``, K models in one pass.
+
+    Why: scoring 200 models one by one is 200 passes over the test set of a few dozen small kernels per batch;
+    vmap (the stacked networks, as in training) runs each layer once for all K. ``xs``: one test set for all or
+    one per model; when all are the same tensor object it is read and transformed once per batch and broadcast.
+    ``mode``: as in :func:`train_many` ("auto": vmap on CUDA for K > 1); vmap needs one architecture
+    (test sets of several sizes: one pass per size) and agrees with :func:`score` up to floating-point rounding;
+    "loop" is :func:`score` per model."""
+    k_models = len(nets)
+    if len(objectives) != k_models:
+        raise ValueError(f"{len(objectives)} objectives for {k_models} models")
+    device = pick_device(device)
+    mode = resolve_mode(mode, device, k_models)
+    xs = _as_list(xs, k_models, "test sets")
+    augment = make_augment(augment)
+    if mode == "loop":
+        return [score(n, o, x, augment, device, batch_size) for n, o, x in zip(nets, objectives, xs)]
+    if len({len(x) for x in xs}) > 1:  # one vmapped pass per test-set size
+        by_size: dict[int, list[int]] = {}
+        for k, x in enumerate(xs):
+            by_size.setdefault(len(x), []).append(k)
+        out: dict[int, np.ndarray] = {}
+        for idx in by_size.values():
+            part = score_many([nets[k] for k in idx], [objectives[k] for k in idx], [xs[k] for k in idx], augment,
+                              device, mode, batch_size)
+            out.update(zip(idx, part))
+        return [out[k] for k in range(k_models)]
+    shared = len({id(x) for x in xs}) == 1
+    for net in nets:
+        net.to(device)
+    params, buffers, base = _stack(nets, False)
+    run = _vmapped(base, (0, 0, None) if shared else (0, 0, 0))
+    step = max(1, min(batch_size, SCORE_IMAGES // k_models))
+    n = len(xs[0])
+    outs = []
+    for a in range(0, n, step):
+        if shared:
+            xb = augment(xs[0][a:a + step].to(device), train=False)
+        else:
+            xb = torch.stack([x[a:a + step].to(device) for x in xs])
+            xb = augment(xb.flatten(0, 1), train=False).unflatten(0, (k_models, -1))
+        outs.append(run(params, buffers, xb))
+    out = torch.cat(outs, 1)
+    return [o.score(out[k]).float().cpu().numpy() for k, o in enumerate(objectives)]

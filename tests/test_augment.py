@@ -139,3 +139,37 @@ def test_oe_blur_sits_where_the_seed_puts_it():
     assert torch.equal(out[0], expected)
     plain = aug.apply(x.float() / 255, params)
     assert torch.equal(out[1], plain[1]) and not torch.equal(out[0], plain[0])
+
+
+@pytest.mark.parametrize("shape,padding", [((5, 3, 32, 32), 4), ((3, 3, 30, 34), 0)])
+def test_draw_many_is_each_generator_drawing_every_factor_on_its_own(shape, padding):
+    """K batches' factors in five in-place draws per generator: on a CPU bit for bit the separate draws (jitter
+    factors, flip, crop offsets, noise, in that order) of each generator, concatenated."""
+    from adcore.augment import crop_offsets, jitter_params
+
+    aug = Augment(jitter=0.01, flip=True, crop=28, padding=padding, noise=0.001)
+    n, c, h, w = shape
+
+    def separate(g):
+        p = jitter_params(n, 0.01, "cpu", g)
+        p["flip"] = torch.rand(n, 1, 1, 1, generator=g) < 0.5
+        p["oy"], p["ox"] = crop_offsets(n, h + 2 * padding, w + 2 * padding, 28, "cpu", g)
+        p["noise"] = torch.randn(n, c, 28, 28, generator=g)
+        return p
+
+    def nth(seed, batch):  # a lone generator's factors of its batch-th batch
+        g = torch.Generator().manual_seed(seed)
+        for _ in range(batch):
+            p = separate(g)
+        return p
+
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+    for batch in (1, 2):  # the second time from where each generator stands
+        got = aug.draw_many(shape, "cpu", gens)
+        refs = [nth(s, batch) for s in (1, 2, 3)]
+        assert got.keys() == refs[0].keys()
+        for key in got:
+            assert torch.equal(got[key], torch.cat([r[key] for r in refs])), key
+    assert aug.draw_many(shape, "cpu", [torch.Generator().manual_seed(1)])["oy"].max() <= h + 2 * padding - 28
+    with pytest.raises(ValueError, match="crop 40 is larger"):
+        Augment(crop=40).draw((2, 3, 32, 32))

@@ -237,3 +237,100 @@ def test_speed_options_keep_loop_mode_exact():
     logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[6, 7], mode="vmap",
                       **opts)
     assert all(len(log.losses) == 1 and np.isfinite(log.losses[0]) for log in logs)
+
+
+def test_vmap_groups_equal_stateless_objectives_and_keeps_the_others_apart():
+    """hsc, deepsad, hsc with another norm, hsc, deepsvdd (a centre: per model): the two default-hsc models share
+    one vmapped loss call, the losses come back in model order, and every model trains as it would alone."""
+    specs = [("hsc", 0, {}), ("deepsad", 1, {}), ("hsc", 2, {"norm": "l1"}), ("hsc", 3, {}), ("deepsvdd", 4, {})]
+    xs, oes = _pools()
+    xs, oes = [xs[0], xs[1], xs[2], xs[1], xs[0]], [oes[0], oes[1], oes[2], oes[0], oes[1]]
+    seeds = [20, 21, 22, 23, 24]
+    one = {**KW, "epochs": 1}
+    seq = _sequential(specs, xs, oes, seeds, epochs=1)
+    multi = [_model(o, i, **kw) for o, i, kw in specs]
+    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=seeds, mode="vmap", **one)
+    _assert_same(seq, multi, logs, 1e-4)
+    specs = [("bce", 0, {"bias": True}), ("focal", 1, {"bias": True}), ("bce", 2, {"bias": True})]  # the head
+    seq = _sequential(specs, xs[:3], oes[:3], seeds[:3], epochs=1)
+    multi = [_model(o, i, **kw) for o, i, kw in specs]
+    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs[:3], oes[:3], seeds=seeds[:3], mode="vmap",
+                      **one)
+    for (_, _, log_s), log_m in zip(seq, logs):
+        assert log_m.losses == pytest.approx(log_s.losses, rel=1e-4)
+
+
+def test_max_models_trains_chunks_that_equal_one_job():
+    xs, oes = _pools()
+    seeds = [10, 11, 12]
+    seq = _sequential(SPECS, xs, oes, seeds)
+    multi = [_model(o, i, **kw) for o, i, kw in SPECS]
+    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=seeds, mode="loop",
+                      max_models=2, **KW)
+    _assert_same(seq, multi, logs, 0)
+    assert [log.models for log in logs] == [2, 2, 1]
+    nets, objs = zip(*[_model("hsc", 0) for _ in range(2)])
+    with pytest.raises(ValueError, match="max_models must be at least 1"):
+        train_many(nets, objs, xs[:2], max_models=0, **KW)
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match="own generator"):
+        train_many(nets, objs, xs[:2], generators=[g, g], **KW)
+
+
+def test_vmap_channels_last_trains_the_same_models():
+    """The NHWKC layout is a layout only: the same losses (one epoch; later, Adam turns the convolutions' other
+    rounding on near-zero gradients into lr-sized steps, as in the vmap-vs-loop comparison with biases)."""
+    xs, oes = _pools()
+    logs = {}
+    for cl in (False, True):
+        multi = [_model("hsc", i) for i in range(2)]
+        logs[cl] = train_many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[1, 2],
+                              mode="vmap", channels_last=cl, **{**KW, "epochs": 1})
+    for a, b in zip(logs[False], logs[True]):
+        assert b.losses == pytest.approx(a.losses, rel=1e-4)
+
+
+def test_score_many_equals_lone_scoring():
+    from adcore.train import score, score_many
+
+    xs, oes = _pools()
+    multi = [_model(o, i, **kw) for o, i, kw in SPECS]
+    train_many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=[1, 2, 3], mode="vmap", **KW)
+    nets, objs = [m[0] for m in multi], [m[1] for m in multi]
+    test = torch.cat([bars(20, False, 8), bars(20, True, 9)])
+    alone = [score(n, o, test) for n, o in zip(nets, objs)]
+    for x in (test, [test, test.flip(0).flip(0), test.clone()]):  # one shared test set; one per model
+        for got, ref in zip(score_many(nets, objs, x, mode="loop"), alone):
+            assert np.array_equal(got, ref)  # loop: score() itself
+        for got, ref in zip(score_many(nets, objs, x, mode="vmap", batch_size=16), alone):
+            np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
+    assert all(not n.training for n in nets)
+    mixed = score_many(nets, objs, [test, test[:30], test], mode="vmap")  # one pass per test-set size
+    np.testing.assert_allclose(mixed[1], score(nets[1], objs[1], test[:30]), rtol=1e-4, atol=1e-5 * np.abs(
+        alone[1]).max())
+    for k in (0, 2):
+        np.testing.assert_allclose(mixed[k], alone[k], rtol=1e-4, atol=1e-5 * np.abs(alone[k]).max())
+    with pytest.raises(ValueError, match="2 objectives for 3 models"):
+        score_many(nets, objs[:2], test)
+
+
+def test_memory_estimate_and_models_that_fit():
+    """20 bytes per parameter, buffers twice, and per sample ACT_COPIES x the layer outputs plus AUG_COPIES x the
+    sample, all float32; hand-computed for Linear(4, 3) -> ReLU at batch 2."""
+    from adcore import train as tr
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+    outputs = 3 + 3  # per sample: the linear layer's and the ReLU's
+    assert tr.step_bytes(net, (4,), 2) == 20 * 15 + 4 * 2 * (tr.ACT_COPIES * outputs + tr.AUG_COPIES * 4)
+    bn = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))  # buffers: mean, var, count
+    assert tr.step_bytes(bn, (4,), 1) == 20 * 21 + 2 * (3 * 4 + 3 * 4 + 8) + 4 * (tr.ACT_COPIES * 6 + tr.AUG_COPIES * 4)
+    assert next(net.parameters()).device.type == "cpu"  # the estimate leaves the network alone
+    lenet = tr.step_bytes(make_net("cifar10_lenet"), (3, 32, 32), 256)
+    assert 2**28 < lenet < 2**30  # activations of 256 CIFAR images dominate: a few hundred MB
+    assert tr.models_that_fit(100, free=1000) == int(1000 * tr.MEM_FRACTION) // 100
+    assert tr.models_that_fit(100, shared=300, free=1000) == int(1000 * tr.MEM_FRACTION - 300) // 100
+    assert tr.models_that_fit(100, shared=10**6, free=1000) == 1  # never 0: a job trains its models one by one
+    with pytest.raises(ValueError, match="only known for CUDA"):
+        tr.models_that_fit(100, device="cpu")
+    with pytest.raises(ValueError, match="positive"):
+        tr.models_that_fit(0, free=10)

@@ -1,0 +1,54 @@
+"""bench/gpu.py --smoke: the GPU benchmark's code, run on a CPU at tiny sizes, so that it never rots between the
+rare runs on a GPU. Its figures are not asserted (no timing asserts); its checks and its bookkeeping are."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_gpu_bench_smoke_runs_every_section_and_its_checks_pass(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu.py"), "--smoke", "--out", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads((tmp_path / "gpu_results.json").read_text())
+    assert {"meta", "sizes", "correctness", "launches", "throughput", "slice", "projection", "elapsed_s"} <= set(res)
+    meta = res["meta"]
+    assert meta["smoke"] is True and meta["device"] == "cpu" and meta["torch"] and meta["date"]
+
+    corr = res["correctness"]
+    assert set(corr) == {"device_vs_cpu_auc", "vmap_vs_loop", "batchnorm_per_model"}
+    assert all(c["passed"] is True for c in corr.values()), corr
+    assert corr["batchnorm_per_model"]["statistics"] == 6 and corr["batchnorm_per_model"]["differ_between_models"]
+
+    # the K-model step costs fewer dispatched ops per model than K lone steps (counts, not times)
+    per_model = {(r["k"], r["mode"]): r["per_step_per_model"] for r in res["launches"]}
+    assert per_model[(2, "vmap")] < per_model[(2, "loop")]
+
+    rows = res["throughput"]
+    assert rows and all("error" not in r and "skipped" not in r for r in rows), rows
+    assert all(r["images_per_s"] > 0 and r["est_mb_per_model"] > 0 for r in rows)
+    kinds = {(r["k"], r["mode"], r["channels_last"], r["fused"], r["cudnn_benchmark"], r["procs"]) for r in rows}
+    assert {(1, "loop", False, True, False, 1), (2, "vmap", False, True, False, 1), (2, "vmap", True, True, False, 1),
+            (2, "vmap", False, False, False, 1), (2, "loop", False, True, False, 1)} <= kinds
+    assert any(r["procs"] == 2 for r in rows)  # the several-process figure: worker processes ran and reported
+
+    sl = res["slice"]
+    assert sl["configs"] == 8 and sl["ran"] == 8 and sl["failed"] == 0, sl
+    assert sl["models_in_step"] == [4]  # two heads -> two jobs of four (CPU group size 10)
+    assert set(sl["auc_by_objective"]) == {"deepsad", "hsc", "focal", "bce"}
+    assert sl["train_s_per_run_epoch"] > 0 and sl["test_s_per_run"] >= 0
+
+    proj = res["projection"]
+    assert proj["target_s"] == 1800 and {"from_slice", "best_fp32"} <= set(proj)
+    assert proj["from_slice"]["oe_grid_s"] == pytest.approx(11 * proj["from_slice"]["table_s"])
+
+    md = (tmp_path / "RESULTS.md").read_text()
+    assert md.startswith("# bench/gpu.py results") and "smoke run" in md
+    for heading in ("Correctness on the device", "Training throughput", "A slice of the CIFAR-10 table", "Projection"):
+        assert heading in md
