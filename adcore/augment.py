@@ -274,15 +274,20 @@ def _box_blur_lines(p: torch.Tensor, r: np.float32) -> torch.Tensor:
     return ((window * ww + far * fw + (1 << 23)) >> 24).clamp_(max=255)
 
 
-def blur_samples(x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
-    """Blur float [0, 1] images N x C x H x W, sample i with sigma ``sigmas[i]`` (0: unchanged), through 8 bits:
-    round to uint8, :func:`gaussian_blur` (Pillow-exact), back to [0, 1]."""
+def blur_groups(sigmas: torch.Tensor) -> list[tuple[float, torch.Tensor]]:
+    """(sigma, sample indices) for every sigma > 0 of a per-sample sigma vector: computed once per training job,
+    so that blurring a batch costs no device-to-host sync."""
+    return [(s, (sigmas == s).nonzero().squeeze(1)) for s in sigmas.unique().tolist() if s > 0]
+
+
+def blur_samples(x: torch.Tensor, sigmas: torch.Tensor | list[tuple[float, torch.Tensor]]) -> torch.Tensor:
+    """Blur float [0, 1] images N x C x H x W, sample i with sigma ``sigmas[i]`` (0: unchanged; or groups from
+    :func:`blur_groups`), through 8 bits: round to uint8, :func:`gaussian_blur` (Pillow-exact), back to [0, 1]."""
     out = x
-    for sigma in sigmas.unique().tolist():
-        if sigma > 0:
-            idx = (sigmas == sigma).nonzero().squeeze(1).to(x.device)
-            u8 = x[idx].mul(255).round_().clamp_(0, 255).to(torch.uint8)
-            out = out.index_copy(0, idx, gaussian_blur(u8, sigma).float().div_(255))
+    for sigma, idx in blur_groups(sigmas) if isinstance(sigmas, torch.Tensor) else sigmas:
+        idx = idx.to(x.device)
+        u8 = x[idx].mul(255).round_().clamp_(0, 255).to(torch.uint8)
+        out = out.index_copy(0, idx, gaussian_blur(u8, sigma).float().div_(255))
     return out
 
 

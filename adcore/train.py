@@ -50,7 +50,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .augment import Augment, cat_params, make_augment
+from .augment import Augment, blur_groups, cat_params, make_augment
 from .objectives import Objective
 
 MODES = ("auto", "vmap", "loop")
@@ -112,6 +112,10 @@ class IndexStream:
         self.size, self.device, self.generator = size, torch.device(device), generator
         self.buf = torch.empty(0, dtype=torch.long, device=self.device)
         self.keys, self.pos = None, 0
+
+    def reset(self) -> None:
+        """Drop what is left of the current pass: the next index starts a new permutation."""
+        self.buf, self.keys, self.pos = self.buf[:0], None, 0
 
     def take(self, k: int) -> torch.Tensor:
         if self.size > _PERMUTE_MAX:
@@ -331,8 +335,9 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
     drawn: light ones in this process, heavy ones by ``oe_workers`` DataLoader workers, default
     :func:`default_workers`). ``oe_blur``: Gaussian blur sigma of the OE images, one for all models or one per model
     (applied in the batch pipeline where the seed applies it, see ``Augment.apply``). All models need the same
-    batch size and number of steps per epoch, and either all or none an OE pool. One epoch = len(x) // batch_size steps; Adam with MultiStepLR per
-    epoch. ``mode``: "vmap", "loop" or "auto" (see the module docstring). ``amp``: bf16 autocast of the forward
+    batch size and number of steps per epoch, and either all or none an OE pool. One epoch = len(x) // batch_size
+    steps over a fresh order of the training data, the remainder dropped (the seed's DataLoader with shuffle and
+    drop_last); Adam with MultiStepLR per epoch. ``mode``: "vmap", "loop" or "auto" (see the module docstring). ``amp``: bf16 autocast of the forward
     pass (losses in fp32); ``channels_last``: NHWC memory format; ``compile``: ``torch.compile``.
     ``keep_going``: a model whose loss becomes non-finite gets ``log.error`` and stops instead of stopping the
     job with ``FloatingPointError``. ``max_models``: train at most this many at once (the models are split into
@@ -424,7 +429,7 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
                  for o in oes]
         oe_t = torch.tensor([[obj.oe_target] * oe_bs for obj in objectives], dtype=torch.long, device=device)
         if any(sigmas):
-            blur = torch.tensor([[0.0] * bs + [sg] * oe_bs for sg in sigmas]).flatten()
+            blur = blur_groups(torch.tensor([[0.0] * bs + [sg] * oe_bs for sg in sigmas]).flatten())
     batch_shape = (n_batch, *sample_shape)
 
     for net in nets:
@@ -481,6 +486,8 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
         totals = torch.zeros(k_models, device=device)
         for m in modules:
             m.train()
+        for stream in normal_streams:  # a fresh order each epoch, the remainder dropped (shuffle + drop_last)
+            stream.reset()
         for _ in range(steps):
             with batch_threads(device):
                 xb, tb = next_batch()
