@@ -2,6 +2,8 @@ import pytest
 
 from adcore import chapters, paper
 from adcore.chapters.rethinking import EXPERIMENTS, METHODS, NOTEBOOKS, runs, settings
+from adcore.deepsad import SADConfig
+from adcore.experiment import RunConfig
 
 
 def grid(notebook, s):
@@ -19,7 +21,7 @@ def test_paper_grid_sizes():
 def test_overrides_apply_everywhere():
     s = settings("cifar10_table", "laptop", epochs=1, seeds=2)
     cfgs = grid("cifar10_table", s)
-    assert {c.epochs for c in cfgs} == {1}
+    assert {c.epochs for c in cfgs if isinstance(c, RunConfig)} == {1}  # Deep SVDD has its own budget (svdd)
     assert {c.seed for c in cfgs} == {0, 1}
     assert {c.dataset for c in cfgs} == {"fmnist", "cifar10"}
     assert settings("cifar10_table", "laptop")["epochs"] == EXPERIMENTS["cifar10_table"].profiles["laptop"]["epochs"]
@@ -28,11 +30,29 @@ def test_overrides_apply_everywhere():
 
 def test_labels_match_configs():
     for labels, cfg in runs("cifar10_table", settings("cifar10_table", "smoke")):
-        assert cfg.objective == METHODS[labels["method"]]["objective"]
+        spec = METHODS[labels["method"]]
+        assert cfg.method == spec["sad"] if "sad" in spec else cfg.objective == spec["objective"]
     for labels, cfg in runs("oe_size_curves", settings("oe_size_curves", "smoke")):
         assert cfg.oe_size == labels["oe_size"] or (cfg.oe is None and labels["oe_size"] == 0)
     for labels, cfg in runs("imagenet_blurring", settings("imagenet_blurring", "smoke")):
         assert cfg.blur == labels["sigma"]
+
+
+def test_deep_svdd_column_is_the_icml_2018_method():
+    """The table's Deep SVDD is the method the paper's column quotes: pretrained, bias-free seed network, GCN; one
+    run per class and seed with the class's data sizes; under the paper profile the Deep SVDD seed's command."""
+    s = settings("cifar10_table", "laptop")
+    svdd = [(lab, c) for lab, c in runs("cifar10_table", s) if isinstance(c, SADConfig)]
+    assert {lab["method"] for lab, _ in svdd} == {"Deep SVDD (no OE)"}
+    assert sorted(c.normal_class for _, c in svdd) == list(range(10))
+    for _, c in svdd:
+        assert (c.dataset, c.method, c.pretrain, c.preprocess, c.n_train, c.n_test) == \
+            ("cifar10", "deepsvdd", True, "gcn", s["n_train"], s["n_test"])
+        assert (c.ae_epochs, c.epochs, c.lr, c.batch_size) == (20, 20, 1e-4, s["batch_size"])
+    paper_s = settings("cifar10_table", "paper", methods=["Deep SVDD (no OE)"], classes=[3], seeds=1)
+    (_, c), = runs("cifar10_table", paper_s)
+    assert (c.ae_epochs, c.ae_milestones, c.epochs, c.milestones, c.lr, c.batch_size, c.weight_decay, c.n_train) == \
+        (350, (250,), 150, (50,), 1e-4, 200, 5e-7, None)  # Deep-SVDD-PyTorch's README command for CIFAR-10
 
 
 def test_every_profile_covers_every_notebook_and_errors():
