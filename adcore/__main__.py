@@ -49,20 +49,25 @@ def error_line(e: BaseException) -> str:
 
 def field_parser(annotation: str):
     """Parse a command-line value for a dataclass field of type ``annotation`` (e.g. "int | None",
-    "tuple[int, ...]", "int | tuple[int, ...]"); "none" gives None where the type allows it."""
+    "tuple[int, ...]", "int | tuple[int, ...]"); "none" gives None where the type allows it. Text that does not
+    parse stays text, so that the config's own validation rejects it with the message the Python API and the
+    notebooks give (``epochs='ten' must be an integer``)."""
     def parse(text: str) -> Any:
         if "None" in annotation and text.lower() == "none":
             return None
-        if "tuple" in annotation:
-            parts = [int(p) for p in text.split(",") if p.strip()]
-            return parts[0] if annotation.startswith("int |") and len(parts) == 1 else tuple(parts)
-        for name, kind in (("bool", None), ("int", int), ("float", float)):
-            if annotation.startswith(name):
-                if kind is None:
-                    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                        raise ValueError(text)
-                    return text.lower() in ("true", "1", "yes")
-                return kind(text)
+        try:
+            if "tuple" in annotation:
+                parts = [int(p) for p in text.split(",") if p.strip()]
+                return parts[0] if annotation.startswith("int |") and len(parts) == 1 else tuple(parts)
+            for name, kind in (("bool", None), ("int", int), ("float", float)):
+                if annotation.startswith(name):
+                    if kind is None:
+                        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                            return text
+                        return text.lower() in ("true", "1", "yes")
+                    return kind(text)
+        except ValueError:
+            return text
         return text
     parse.__name__ = annotation  # argparse names the type in its error message
     return parse
