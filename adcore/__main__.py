@@ -210,6 +210,13 @@ def main(argv: list[str] | None = None) -> int:
             return book.main(argv[1:])
         args = build_parser().parse_args(argv)
         return sweep_main(args) if args.command == "sweep" else run_main(args)
+    except SystemExit as e:  # argparse (usage errors, --help) and book's checks
+        if isinstance(e.code, str):
+            if show_stack:
+                raise
+            print(f"{PROG}: error: {one_line(e.code)}", file=sys.stderr)
+            return 2
+        return 0 if e.code is None else int(e.code)
     except KeyboardInterrupt:
         if show_stack:
             raise
