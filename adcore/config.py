@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Hashable, Iterable, Sequence
 
+import numpy as np
 import torch
 
 from . import __version__
@@ -157,8 +159,6 @@ _NO = object()
 
 def _conform_one(value: Any, alt: str) -> Any:
     """``value`` as type ``alt`` (one alternative of an annotation), or ``_NO``."""
-    import numpy as np
-
     if alt == "None":
         return None if value is None else _NO
     if alt == "bool":
@@ -166,7 +166,7 @@ def _conform_one(value: Any, alt: str) -> Any:
     if isinstance(value, (bool, np.bool_)):
         return _NO
     if alt == "int":
-        return int(value) if isinstance(value, (int, np.integer)) else _NO
+        return value if type(value) is int else int(value) if isinstance(value, (int, np.integer)) else _NO
     if alt == "float":
         if isinstance(value, np.integer):
             return int(value)
@@ -178,27 +178,40 @@ def _conform_one(value: Any, alt: str) -> Any:
     if alt.startswith("tuple[") and isinstance(value, (tuple, list)):
         inner = alt[len("tuple["):].split(",")[0].strip()
         items = [_conform_one(v, inner) for v in value]
-        return _NO if any(v is _NO for v in items) else tuple(items)
+        if any(v is _NO for v in items):
+            return _NO
+        return value if isinstance(value, tuple) and all(a is b for a, b in zip(items, value)) else tuple(items)
     return _NO
+
+
+@functools.lru_cache(maxsize=None)
+def _field_types(cls: type) -> tuple[tuple[str, str, tuple[str, ...] | None], ...]:
+    """(name, annotation, its alternatives or None when this check does not know one of them) per field."""
+    out = []
+    for f in dataclasses.fields(cls):
+        alts = tuple(str(f.type).split(" | "))
+        known = all(a in _KIND_NAMES or a.startswith("tuple[") for a in alts)
+        out.append((f.name, str(f.type), alts if known else None))
+    return tuple(out)
 
 
 def check_types(spec: Any) -> None:
     """Every field of the dataclass ``spec`` against its annotation (``int | None``, ``tuple[int, ...]``, ...):
     :class:`ConfigError` naming the field, the value and the allowed types; numpy scalars and lists are made the
-    annotated Python types in place (the dataclass may be frozen)."""
-    for f in dataclasses.fields(spec):
-        value, annotation = getattr(spec, f.name), str(f.type)
-        for alt in annotation.split(" | "):
-            if alt not in _KIND_NAMES and not alt.startswith("tuple["):
-                fixed = value  # an annotation this check does not know: left to validate()
-                break
+    annotated Python types in place (the dataclass may be frozen). Annotations it does not know are left to
+    ``validate()``."""
+    for name, annotation, alts in _field_types(type(spec)):
+        if alts is None:
+            continue
+        value = getattr(spec, name)
+        for alt in alts:
             fixed = _conform_one(value, alt)
             if fixed is not _NO:
                 break
         else:
-            raise ConfigError(f"{f.name}={value!r} must be {_describe_type(annotation)}")
+            raise ConfigError(f"{name}={value!r} must be {_describe_type(annotation)}")
         if fixed is not value:
-            object.__setattr__(spec, f.name, fixed)
+            object.__setattr__(spec, name, fixed)
 
 
 def _plain(v: Any) -> Any:
