@@ -19,7 +19,7 @@ import json
 import sys
 from typing import Any
 
-from .config import ConfigError, check_device, parse_value
+from .config import ConfigError, check_device, check_path, parse_value
 from .experiment import RunConfig
 
 PROG = "adcore"
@@ -153,6 +153,7 @@ def sweep_main(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{name.replace('_', '-')} {value} must be >= {0 if name == 'retries' else 1}")
     if args.executor == "local":  # on Ray the workers' devices count, not the driver's
         check_device(args.device)
+    check_path("data_root", args.data_root), check_path("oe_root", args.oe_root)  # before building the grid
     overrides = {k: parse_value(v) for k, v in args.param}
     # Every configuration is built, so validated, before the first run starts.
     configs = chapters.grid(args.grid, args.profile, **overrides)
