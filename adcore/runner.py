@@ -262,7 +262,11 @@ def run_job(configs: list[RunSpec], store_path: str, device: str | None = None,
         out.append((config_hash(cfg), rec, None))
 
     def error(cfg, exc):
-        out.append((config_hash(cfg), None, _error_text(exc)))
+        text = _error_text(exc)
+        if "run " not in text:  # a non-finite loss names its run (every kind: its key's description) and epoch
+            kind, _, msg = text.partition(": ")
+            text = f"{kind}: run {cfg.describe()}: {msg}"
+        out.append((config_hash(cfg), None, text))
 
     if len(configs) == 1:
         try:

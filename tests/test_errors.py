@@ -318,3 +318,22 @@ def test_notebook_parameter_of_wrong_type_fails_in_first_code_cell(tmp_path):
     first = next(i for i, t in enumerate(tags) if "parameters" not in t and "injected-parameters" not in t)
     assert failed == [first] and "chapters.settings(" in "".join(code[first]["source"])
     assert not results.exists()
+
+
+def test_any_config_kind_failing_with_a_non_finite_loss_is_named(tmp_path):
+    from dataclasses import dataclass
+    from adcore.config import RunSpec
+
+    @dataclass(frozen=True)
+    class Blows(RunSpec):
+        TAG = "blows"
+        seed: int = 0
+
+        def run(self, device=None, progress=True, **kw):
+            if self.seed == 1:
+                raise FloatingPointError("loss became nan in epoch 3")
+            return self.key()
+
+    result = execute(grid(Blows(), seed=[0, 1, 2]), tmp_path / "s", progress=False)
+    assert result.ran == 2 and result.failed == 1 and result.failures[0].attempts == 1
+    assert result.failures[0].error == "FloatingPointError: run seed=1: loss became nan in epoch 3"
