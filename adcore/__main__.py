@@ -5,6 +5,11 @@
 ``python -m adcore sweep GRID --profile paper [--executor ray] [--dry-run] [-p key value ...]``: a named grid into
 the results store (``python -m adcore sweep --list`` lists the grids).
 ``python -m adcore book [--profile laptop] [--only NAME] ...``: execute the notebooks and render the book.
+
+A bad input (an unknown name, a value out of range, a path that does not exist, ``--device cuda`` without CUDA)
+is answered before any work starts with one line, ``adcore: error: ...``, and exit status 2; a run that fails
+(e.g. its loss became non-finite) ends with one such line and exit status 1. ``--traceback`` (anywhere on the
+command line) shows the Python stack instead.
 """
 from __future__ import annotations
 
@@ -14,26 +19,55 @@ import json
 import sys
 from typing import Any
 
-from .config import parse_value
+from .config import ConfigError, check_device, check_path, parse_value
 from .experiment import RunConfig
+
+PROG = "adcore"
+# Errors that mean "the input is wrong" (exit status 2, as argparse's); anything else a run raises exits with 1.
+INPUT_ERRORS = (ConfigError, ValueError, FileNotFoundError, ImportError, NotADirectoryError)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line: ``adcore: error: ...`` (exit status 2)."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        sub = self.prog.split()[-1] if len(self.prog.split()) > 3 else ""
+        hint = f"python -m adcore {sub + ' ' if sub else ''}--help"
+        self.exit(2, f"{PROG}: error: {one_line(message)} (see {hint})\n")
+
+
+def one_line(message: Any) -> str:
+    """A message on one line: its lines joined, blank ones dropped."""
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+def error_line(e: BaseException) -> str:
+    """``adcore: error: ...`` for an exception: the message of an input error, else its type and message."""
+    text = one_line(e) or type(e).__name__
+    return f"{PROG}: error: {text if isinstance(e, INPUT_ERRORS) else f'{type(e).__name__}: {text}'}"
 
 
 def field_parser(annotation: str):
     """Parse a command-line value for a dataclass field of type ``annotation`` (e.g. "int | None",
-    "tuple[int, ...]", "int | tuple[int, ...]"); "none" gives None where the type allows it."""
+    "tuple[int, ...]", "int | tuple[int, ...]"); "none" gives None where the type allows it. Text that does not
+    parse stays text, so that the config's own validation rejects it with the message the Python API and the
+    notebooks give (``epochs='ten' must be an integer``)."""
     def parse(text: str) -> Any:
         if "None" in annotation and text.lower() == "none":
             return None
-        if "tuple" in annotation:
-            parts = [int(p) for p in text.split(",") if p.strip()]
-            return parts[0] if annotation.startswith("int |") and len(parts) == 1 else tuple(parts)
-        for name, kind in (("bool", None), ("int", int), ("float", float)):
-            if annotation.startswith(name):
-                if kind is None:
-                    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                        raise ValueError(text)
-                    return text.lower() in ("true", "1", "yes")
-                return kind(text)
+        try:
+            if "tuple" in annotation:
+                parts = [int(p) for p in text.split(",") if p.strip()]
+                return parts[0] if annotation.startswith("int |") and len(parts) == 1 else tuple(parts)
+            for name, kind in (("bool", None), ("int", int), ("float", float)):
+                if annotation.startswith(name):
+                    if kind is None:
+                        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                            return text
+                        return text.lower() in ("true", "1", "yes")
+                    return kind(text)
+        except ValueError:
+            return text
         return text
     parse.__name__ = annotation  # argparse names the type in its error message
     return parse
@@ -60,8 +94,7 @@ def add_fields(parser: argparse.ArgumentParser, cls: type) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from . import chapters
 
-    p = argparse.ArgumentParser(prog="python -m adcore", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="python -m adcore", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train and evaluate one configuration; prints AUC and timings")
     add_fields(r, RunConfig)
@@ -94,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--device", default=None, help="cpu, cuda ... (default: CUDA when the run has a GPU)")
     w.add_argument("--dry-run", action="store_true", help="print the number of runs (and a few) and stop")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.add_argument("--repair", action="store_true",
+                   help="move corrupt records of the results folder aside (into corrupt/) and re-run them")
+    for q in (r, w):
+        q.add_argument("--traceback", action="store_true", help="on an error, show the Python stack")
     sub.add_parser("book", help="execute the notebooks with a profile and render the book (see book --help)",
                    add_help=False)
     return p
@@ -107,17 +144,26 @@ def sweep_main(args: argparse.Namespace) -> int:
         rows = [(g.name, f"{g.paper_runs:,}", g.factorization) for g in chapters.GRIDS.values()]
         print(table(("grid", "paper runs", "paper factorization"), rows))
         if not args.list:
-            print("error: name a GRID (above), e.g. python -m adcore sweep cifar10_table --dry-run", file=sys.stderr)
+            print(f"{PROG}: error: name a GRID (above), e.g. python -m adcore sweep cifar10_table --dry-run",
+                  file=sys.stderr)
         return 0 if args.list else 2
+    for name in ("retries", "max_runs", "group_size"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "retries" else 1):
+            raise ConfigError(f"--{name.replace('_', '-')} {value} must be >= {0 if name == 'retries' else 1}")
+    if args.executor == "local":  # on Ray the workers' devices count, not the driver's
+        check_device(args.device)
+    check_path("data_root", args.data_root), check_path("oe_root", args.oe_root)  # before building the grid
     overrides = {k: parse_value(v) for k, v in args.param}
-    try:
-        configs = chapters.grid(args.grid, args.profile, **overrides)
-        paths = {k: v for k, v in (("data_root", args.data_root), ("oe_root", args.oe_root)) if v is not None}
-        configs = [c.replace(**{k: v for k, v in paths.items() if hasattr(c, k)}) for c in configs]
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    # Every configuration is built, so validated, before the first run starts.
+    configs = chapters.grid(args.grid, args.profile, **overrides)
+    paths = {k: v for k, v in (("data_root", args.data_root), ("oe_root", args.oe_root)) if v is not None}
+    configs = [c.replace(**{k: v for k, v in paths.items() if hasattr(c, k)}) for c in configs]
     store = ResultStore(args.results or "results")
+    if args.repair:
+        for moved in store.repair():
+            print(f"repair: moved corrupt record {moved.name} to {moved.parent}; its configuration runs again",
+                  file=sys.stderr)
     if args.dry_run:
         done = sum(store.has(c) for c in configs)
         print(f"{args.grid} (profile {args.profile}): {len(configs)} runs, {done} already in {store.path}, "
@@ -132,9 +178,6 @@ def sweep_main(args: argparse.Namespace) -> int:
         result = execute(configs, store, executor=args.executor, address=args.address, device=args.device,
                          progress=not args.quiet, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
                          retries=args.retries, max_runs=args.max_runs, group_size=args.group_size)
-    except (ValueError, ImportError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished runs are recorded in {store.path}; run the same command again to resume",
               file=sys.stderr)
@@ -146,6 +189,7 @@ def sweep_main(args: argparse.Namespace) -> int:
 
 def run_main(args: argparse.Namespace) -> int:
     cfg = RunConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)})
+    check_device(args.device)
     rec = cfg.run(device=args.device, progress=not args.quiet)
     if args.json:
         print(json.dumps(rec, default=str))
@@ -157,12 +201,33 @@ def run_main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; every error ends in one line on stderr (``--traceback``: the stack) and a status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["book"]:
-        from . import book
-        return book.main(argv[1:])
-    args = build_parser().parse_args(argv)
-    return sweep_main(args) if args.command == "sweep" else run_main(args)
+    show_stack = "--traceback" in argv
+    argv = [a for a in argv if a != "--traceback"]
+    try:
+        if argv[:1] == ["book"]:
+            from . import book
+            return book.main(argv[1:])
+        args = build_parser().parse_args(argv)
+        return sweep_main(args) if args.command == "sweep" else run_main(args)
+    except SystemExit as e:  # argparse (usage errors, --help) and book's checks
+        if isinstance(e.code, str):
+            if show_stack:
+                raise
+            print(f"{PROG}: error: {one_line(e.code)}", file=sys.stderr)
+            return 2
+        return 0 if e.code is None else int(e.code)
+    except KeyboardInterrupt:
+        if show_stack:
+            raise
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the command line's one place that turns errors into a line
+        if show_stack:
+            raise
+        print(error_line(e), file=sys.stderr)
+        return 2 if isinstance(e, INPUT_ERRORS) else 1
 
 
 if __name__ == "__main__":

@@ -225,13 +225,15 @@ def render(stage_dir: Path, strict: bool = True, out: Path = ROOT) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m adcore book", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="laptop", help="smoke | laptop | paper")
+    ap.add_argument("--profile", default="laptop", choices=("smoke", "laptop", "paper"),
+                    help="smoke | laptop | paper")
     ap.add_argument("--only", action="append", help="notebook name (repeatable), e.g. cifar10_table")
     ap.add_argument("-p", nargs=2, action="append", metavar=("KEY", "VALUE"), default=[],
                     help="override a notebook parameter, e.g. -p seeds 3")
     ap.add_argument("--results", default=None, help="results store folder (default: results/)")
     ap.add_argument("--no-render", action="store_true", help="execute only")
     ap.add_argument("--lenient", action="store_true", help="render without treating warnings as errors")
+    ap.error = lambda message: ap.exit(2, f"adcore: error: {message} (see python -m adcore book --help)\n")
     a = ap.parse_args(argv)
     params = {k: parse_value(v) for k, v in a.p}
     t0 = time.perf_counter()

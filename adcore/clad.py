@@ -40,8 +40,8 @@ from torch import nn
 
 from .augment import RECIPES, make_augment
 from .baselines import OCSVM
-from .config import RunSpec, check_choice, record_tail
-from .data import _CHANNELS, DATASETS, cached_split, subsample
+from .config import RunSpec, check_choice, check_common, record_tail
+from .data import _CHANNELS, _N_CLASSES, DATASETS, cached_split, subsample
 from .nets import ConvAutoencoder, ResNet18
 from .objectives import Objective
 from .pretrain import Reconstruction, ReconstructionError
@@ -286,6 +286,9 @@ class CLADConfig(RunSpec):
     def validate(self) -> None:
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("clf_augment", self.clf_augment, RECIPES)
+        check_common(self, positive=("ae_epochs", "ae_batch_size", "k", "dec_max_rounds", "dec_batch_size",
+                                     "clf_epochs", "clf_batch_size", "clf_width"), rates=("ae_lr", "dec_lr", "clf_lr"),
+                     classes=_N_CLASSES[self.dataset])
 
     def run(self, device: str | None = None, progress: bool = True) -> dict[str, Any]:
         """The whole CLAD pipeline on one super-category split; returns a flat, JSON-able record."""
@@ -404,6 +407,7 @@ class OCSVMConfig(RunSpec):
 
     def validate(self) -> None:
         check_choice("dataset", self.dataset, DATASETS)
+        check_common(self, fractions=("nu",), classes=_N_CLASSES[self.dataset])
 
     def run(self, device: str | None = None, progress: bool = True) -> dict[str, Any]:
         """Fit the OC-SVM on the normal training images and score the test set (anomaly score = −decision)."""

@@ -11,19 +11,26 @@ for the CLAD pipeline and its baseline) implements the same small surface, so on
 * ``group_key()``: configurations with equal keys can share K-model training steps (``None``: run alone), and
   ``run_group(configs, ...)`` runs such a group;
 * ``validate()``: called on construction, so a bad value fails before any work starts, with a message that
-  names the value and what is allowed.
+  names the value and what is allowed. Before it, every field is checked against its annotation (a string where
+  an integer belongs fails here, numpy scalars become Python numbers, lists for tuple fields become tuples) and
+  every path field that is given (``PATHS``) and ``$ADCORE_DATA`` must exist: a given path is used or fails.
 """
 from __future__ import annotations
 
 import ast
 import copy
 import dataclasses
+import functools
 import json
+import math
+import os
 import platform
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Hashable, Iterable, Sequence
 
+import numpy as np
 import torch
 
 from . import __version__
@@ -41,16 +48,170 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> None:
 
 def check_range(name: str, value: Any, lo: float | None = None, hi: float | None = None, *,
                 integer: bool = False, optional: bool = False, lo_open: bool = False) -> None:
-    """``value`` must be a number (an int when ``integer``) in [lo, hi] ((lo, hi] when ``lo_open``)."""
+    """``value`` must be a finite number (an int when ``integer``) in [lo, hi] ((lo, hi] when ``lo_open``)."""
     if value is None and optional:
         return
     kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ConfigError(f"{name}={value!r} must be {'an integer' if integer else 'a number'}"
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
+        raise ConfigError(f"{name}={value!r} must be {'an integer' if integer else 'a finite number'}"
                           + (" or None" if optional else ""))
     if lo is not None and (value <= lo if lo_open else value < lo) or hi is not None and value > hi:
-        bounds = f"{'>' if lo_open else '>='} {lo:g}" if hi is None else f"in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
-        raise ConfigError(f"{name}={value!r} must be {bounds}")
+        if hi is None:
+            bounds = f"{'>' if lo_open else '>='} {lo:g}"
+        elif lo is None:
+            bounds = f"<= {hi:g}"
+        else:
+            bounds = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+        raise ConfigError(f"{name}={value!r} must be {bounds}" + (" (or None)" if optional else ""))
+
+
+def check_classes(name: str, value: Any, n_classes: int, dataset: str = "") -> None:
+    """``value``: one class index or a tuple of distinct ones, in 0..n_classes-1, not all of them (the test set
+    would have no anomalies)."""
+    classes = value if isinstance(value, tuple) else (value,)
+    where = f" of {dataset}" if dataset else ""
+    if not classes:
+        raise ConfigError(f"{name}=() names no class; give one class or several, e.g. 0 or 0,1")
+    bad = [c for c in classes if not 0 <= c < n_classes]
+    if bad:
+        raise ConfigError(f"{name}={value!r}: class {bad[0]} out of range; the classes{where} are 0..{n_classes - 1}")
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        raise ConfigError(f"{name}={value!r} repeats class {repeated[0]}; give each class once")
+    if len(classes) >= n_classes:
+        raise ConfigError(f"{name}={value!r} makes every class{where} normal: the test set would have no anomalies")
+
+
+def check_common(spec: Any, positive: Iterable[str] = (), rates: Iterable[str] = (), fractions: Iterable[str] = (),
+                 classes: int | None = None) -> None:
+    """Range checks shared by the run configurations: ``positive`` integer fields >= 1 (epochs, batch sizes),
+    ``rates`` > 0 (learning rates), ``fractions`` in [0, 1] (``nu`` in (0, 1]); ``seed`` >= 0, ``n_train`` /
+    ``n_test`` >= 1 or None where the config has them; ``normal_class`` within ``classes`` classes when given."""
+    for name in positive:
+        check_range(name, getattr(spec, name), 1, integer=True)
+    for name in rates:
+        check_range(name, getattr(spec, name), 0, lo_open=True)
+    for name in fractions:
+        check_range(name, getattr(spec, name), 0, 1, lo_open=name == "nu")
+    if hasattr(spec, "seed"):
+        check_range("seed", spec.seed, 0, integer=True)
+    for name in ("n_train", "n_test"):
+        if hasattr(spec, name):
+            check_range(name, getattr(spec, name), 1, integer=True, optional=True)
+    if classes is not None:
+        check_classes("normal_class", spec.normal_class, classes, getattr(spec, "dataset", ""))
+
+
+def check_path(name: str, value: Any) -> None:
+    """A path that is given must exist (it is used or the run fails; no silent fallback to other data)."""
+    if value is not None and not Path(os.path.expanduser(str(value))).exists():
+        raise ConfigError(f"{name}={str(value)!r}: no such file or folder; give an existing path, or leave "
+                          f"{name} unset to use the default locations")
+
+
+def check_data_env() -> None:
+    """``$ADCORE_DATA``, when set, must name an existing folder (it is used or fails, as ``data_root``)."""
+    env = os.environ.get("ADCORE_DATA")
+    if env and not Path(env).is_dir():
+        raise ConfigError(f"$ADCORE_DATA={env!r}: no such folder; point it at the data folder or unset it")
+
+
+def check_device(device: Any) -> None:
+    """``None``/"auto" (CUDA when present, else CPU), or a device this machine has: "cpu", "cuda", "cuda:N",
+    "mps". Asking for CUDA where there is none fails here, in one line, not in the driver at the first step."""
+    if device is None or device == "auto":
+        return
+    try:
+        dev = device if isinstance(device, torch.device) else torch.device(str(device))
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"device={device!r} is not a device; use cpu, cuda or cuda:N (default: CUDA when "
+                          "present, else cpu)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={str(device)!r} asked for, but this machine has no usable CUDA device "
+                              "(torch.cuda.is_available() is False); use --device cpu or leave --device unset")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA "
+                              f"device(s), cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    elif dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ConfigError(f"device={str(device)!r} asked for, but MPS is not available on this machine")
+    elif dev.type not in ("cpu", "meta"):
+        raise ConfigError(f"device={str(device)!r} is not supported; use cpu, cuda or cuda:N")
+
+
+_KIND_NAMES = {"int": "an integer", "float": "a number", "str": "a string", "bool": "True or False", "None": "None"}
+
+
+def _describe_type(annotation: str) -> str:
+    names = []
+    for alt in annotation.split(" | "):
+        if alt.startswith("tuple["):
+            inner = alt[len("tuple["):].split(",")[0].strip()
+            names.append(f"a tuple of {_KIND_NAMES.get(inner, inner).split(' ', 1)[-1]}s (e.g. 1,2)")
+        else:
+            names.append(_KIND_NAMES.get(alt, alt))
+    return " or ".join(names)
+
+
+_NO = object()
+
+
+def _conform_one(value: Any, alt: str) -> Any:
+    """``value`` as type ``alt`` (one alternative of an annotation), or ``_NO``."""
+    if alt == "None":
+        return None if value is None else _NO
+    if alt == "bool":
+        return bool(value) if isinstance(value, (bool, np.bool_)) else _NO
+    if isinstance(value, (bool, np.bool_)):
+        return _NO
+    if alt == "int":
+        return value if type(value) is int else int(value) if isinstance(value, (int, np.integer)) else _NO
+    if alt == "float":
+        if isinstance(value, np.integer):
+            return int(value)
+        if isinstance(value, np.floating):
+            return float(value)
+        return value if isinstance(value, (int, float)) else _NO
+    if alt == "str":
+        return value if isinstance(value, str) else _NO
+    if alt.startswith("tuple[") and isinstance(value, (tuple, list)):
+        inner = alt[len("tuple["):].split(",")[0].strip()
+        items = [_conform_one(v, inner) for v in value]
+        if any(v is _NO for v in items):
+            return _NO
+        return value if isinstance(value, tuple) and all(a is b for a, b in zip(items, value)) else tuple(items)
+    return _NO
+
+
+@functools.lru_cache(maxsize=None)
+def _field_types(cls: type) -> tuple[tuple[str, str, tuple[str, ...] | None], ...]:
+    """(name, annotation, its alternatives or None when this check does not know one of them) per field."""
+    out = []
+    for f in dataclasses.fields(cls):
+        alts = tuple(str(f.type).split(" | "))
+        known = all(a in _KIND_NAMES or a.startswith("tuple[") for a in alts)
+        out.append((f.name, str(f.type), alts if known else None))
+    return tuple(out)
+
+
+def check_types(spec: Any) -> None:
+    """Every field of the dataclass ``spec`` against its annotation (``int | None``, ``tuple[int, ...]``, ...):
+    :class:`ConfigError` naming the field, the value and the allowed types; numpy scalars and lists are made the
+    annotated Python types in place (the dataclass may be frozen). Annotations it does not know are left to
+    ``validate()``."""
+    for name, annotation, alts in _field_types(type(spec)):
+        if alts is None:
+            continue
+        value = getattr(spec, name)
+        for alt in alts:
+            fixed = _conform_one(value, alt)
+            if fixed is not _NO:
+                break
+        else:
+            raise ConfigError(f"{name}={value!r} must be {_describe_type(annotation)}")
+        if fixed is not value:
+            object.__setattr__(spec, name, fixed)
 
 
 def _plain(v: Any) -> Any:
@@ -71,6 +232,10 @@ class RunSpec:
     KEY_VERSION: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
+        check_types(self)
+        for name in self.PATHS:
+            check_path(name, getattr(self, name, None))
+        check_data_env()
         self.validate()
 
     def validate(self) -> None:

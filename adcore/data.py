@@ -134,6 +134,10 @@ def load_images(name: str, split: str = "train", root: str | os.PathLike | None 
     for loc in _locations(name, root, tried):
         if (found := attempt(loc)) is not None:
             return found
+    given = given_location(root)
+    if given is not None:  # used or fails: no fallback to other data
+        raise DataNotFoundError(f"no copy of {name!r} ({split} split) in the given {given} (a given path is the "
+                                "only place searched). Tried:\n  - " + "\n  - ".join(tried) + "\n" + _how_to_get(name))
     tv_root = cache_dir() / "torchvision"
     if (found := attempt(tv_root)) is not None:
         return found
@@ -235,24 +239,38 @@ def _normal_classes(normal: int | Sequence[int], n_classes: int) -> tuple[int, .
 
 
 def _locations(name: str, root: str | os.PathLike | None, tried: list[str]) -> Iterator[Path]:
-    """Folders (or a CIFAR-10 tarball) to search, in order."""
+    """Folders (or a CIFAR-10 tarball) to search, in order. A given ``root``, else a set ``$ADCORE_DATA``, is the
+    only place searched (a given path is used or fails); the system copies only when neither is given."""
     if root is not None:
         yield Path(root)
+        if name == "cifar10" and (Path(root) / CIFAR10_TARBALL).is_file():
+            yield Path(root) / CIFAR10_TARBALL
+        return
     env = os.environ.get("ADCORE_DATA")
     if env:
         yield Path(env)
         yield Path(env) / name
-    else:
-        tried.append("$ADCORE_DATA: not set")
+        if name == "cifar10" and (Path(env) / CIFAR10_TARBALL).is_file():
+            yield Path(env) / CIFAR10_TARBALL
+        return
+    tried.append("$ADCORE_DATA: not set")
     if name == "fmnist":
         yield FMNIST_SYSTEM_DIR
     if name == "cifar10":
-        dirs = _tarball_dirs(root)
+        dirs = _tarball_dirs(None)
         tarballs = [d / CIFAR10_TARBALL for d in dirs if (d / CIFAR10_TARBALL).is_file()]
         if tarballs:
             yield tarballs[0]
         else:
             tried.append(f"{CIFAR10_TARBALL} in: " + ", ".join(str(d) for d in dirs))
+
+
+def given_location(root: str | os.PathLike | None) -> str | None:
+    """The place a caller named (``root=`` or ``$ADCORE_DATA``), or None: then the default places are searched."""
+    if root is not None:
+        return f"root={str(root)!r}"
+    env = os.environ.get("ADCORE_DATA")
+    return f"$ADCORE_DATA={env!r}" if env else None
 
 
 def _tarball_dirs(root: str | os.PathLike | None) -> list[Path]:

@@ -32,7 +32,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from .baselines import BASELINES, make_baseline, torch_threads
-from .config import RunSpec, check_choice, record_tail
+from .config import RunSpec, check_choice, check_common, record_tail
 from .data import _N_CLASSES, cached_images, subsample
 from .nets import make_sad_net, mlp_for, n_params, sad_net_for
 from .objectives import make_objective
@@ -91,6 +91,9 @@ class SADConfig(RunSpec):
 
     def validate(self) -> None:
         check_choice("method", self.method, METHODS)
+        check_common(self, positive=("epochs", "ae_epochs", "batch_size", "dgm_epochs"),
+                     rates=("lr", "ae_lr", "dgm_lr"), fractions=("ratio_known_normal", "ratio_known_outlier",
+                                                                 "ratio_pollution", "nu"))
 
     def canonical(self) -> "SADConfig":
         """The same computation with every unused field at its default (see the module docstring)."""

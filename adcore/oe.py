@@ -411,8 +411,8 @@ def _find_tiny_images(root: str | os.PathLike | None) -> Path:
 def _default_dirs(name: str, root: str | os.PathLike | None) -> list[Path]:
     if root is not None:
         return [Path(root)]
-    env = os.environ.get("ADCORE_DATA")
-    return [*([Path(env), Path(env) / name] if env else []), data.cache_dir() / name]
+    env = os.environ.get("ADCORE_DATA")  # a given place is used or fails: the cache only when none is given
+    return [Path(env), Path(env) / name] if env else [data.cache_dir() / name]
 
 
 def _read_exclusions(path: Path, records: int) -> np.ndarray:
@@ -466,12 +466,13 @@ IMAGENET22K_DIR = "fall11_whole_extracted"  # the seed's folder: ImageNet-22K's 
 def find_imagenet22k(root: str | os.PathLike | None = None) -> Path | None:
     """The ImageNet-22K tree (one folder per synset): ``<root>/fall11_whole_extracted`` (the seed's layout) or
     ``<root>`` itself; without ``root``, the same under ``$ADCORE_DATA/imagenet22k``, then
-    ``$ADCORE_DATA/fall11_whole_extracted`` and the cache folder. None if no such folder exists."""
+    ``$ADCORE_DATA/fall11_whole_extracted``; the cache folder only when ``$ADCORE_DATA`` is not set. None if no
+    such folder exists."""
     if root is not None:
         candidates = [Path(root) / IMAGENET22K_DIR, Path(root)]
     else:
-        env = os.environ.get("ADCORE_DATA")
-        bases = [*([Path(env) / "imagenet22k"] if env else []), data.cache_dir() / "imagenet22k"]
+        env = os.environ.get("ADCORE_DATA")  # a given place is used or fails: the cache only when none is given
+        bases = [Path(env) / "imagenet22k"] if env else [data.cache_dir() / "imagenet22k"]
         candidates = [*(d for b in bases for d in (b / IMAGENET22K_DIR, b)),
                       *([Path(env) / IMAGENET22K_DIR] if env else [])]
     return next((d for d in candidates if d.is_dir()), None)

@@ -30,6 +30,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from .config import RunSpec
+from .config import ConfigError, RunSpec, check_device
 
 # Default K per job. CUDA: an upper bound; the trainer trains as many of a job's models at once as fit in the GPU's
 # free memory (adcore.train.models_that_fit, ~270 LeNets of CIFAR-10 at batch 128 + 128 on a 141 GB GPU) and the rest
@@ -52,10 +53,18 @@ def config_hash(cfg: RunSpec) -> str:
 
 
 class CorruptRecordError(ValueError):
-    """A record file that is not valid JSON (e.g. written by hand or truncated by a broken copy)."""
+    """A record file that is not a valid record (e.g. truncated by a broken copy, or edited by hand)."""
+
+
+REPAIR_HINT = ("run again with --repair (execute(..., repair=True)) to move it aside into corrupt/ and re-run its "
+               "configuration")
 
 
 class ResultStore:
+    """One JSON file per record, ``<config hash>.json``; see the module docstring."""
+
+    STALE_TMP_S = 3600  # temporary files of writers killed mid-write are removed by repair() after this long
+
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
@@ -66,7 +75,8 @@ class ResultStore:
         return self.file(cfg).exists()
 
     def write(self, cfg: RunSpec, record: dict[str, Any]) -> Path:
-        """Atomically write ``record`` for ``cfg`` (temp file + fsync + rename)."""
+        """Atomically write ``record`` for ``cfg`` (temp file + fsync + rename). Writers of the same record at
+        once (two sweeps on one store) each replace the file whole: one record remains, never a mix."""
         self.path.mkdir(parents=True, exist_ok=True)
         target = self.file(cfg)
         # The temporary name is hidden and does not end in .json: a writer killed mid-write leaves no record.
@@ -86,15 +96,55 @@ class ResultStore:
         """The record files (hidden temporary files excluded)."""
         return sorted(f for f in self.path.glob("*.json") if not f.name.startswith("."))
 
+    @staticmethod
+    def read(f: Path) -> dict[str, Any]:
+        """One record file; :class:`CorruptRecordError` (naming the file and the way out) unless it is a JSON
+        object whose ``config_hash`` is its file name."""
+        try:
+            rec = json.loads(f.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            problem = f"not valid JSON ({e})"
+        else:
+            if isinstance(rec, dict) and rec.get("config_hash") == f.stem:
+                return rec
+            problem = ("not a record (no config_hash)" if not isinstance(rec, dict) or "config_hash" not in rec
+                       else f"its config_hash {rec['config_hash']!r} is not its file name")
+        raise CorruptRecordError(f"corrupt result record {f}: {problem}; {REPAIR_HINT}")
+
     def records(self) -> list[dict[str, Any]]:
-        out = []
-        for f in self.files():
+        return [self.read(f) for f in self.files()]
+
+    def corrupt(self, configs: Iterable[RunSpec] | None = None) -> list[Path]:
+        """The record files (of ``configs``, else all) that :meth:`read` rejects."""
+        files = self.files() if configs is None else [f for f in map(self.file, configs) if f.exists()]
+        bad = []
+        for f in files:
             try:
-                out.append(json.loads(f.read_text()))
-            except json.JSONDecodeError as e:
-                raise CorruptRecordError(f"corrupt result record {f}: {e}. Delete the file to re-run "
-                                         f"that configuration.") from e
-        return out
+                self.read(f)
+            except CorruptRecordError:
+                bad.append(f)
+        return bad
+
+    def repair(self) -> list[Path]:
+        """Move every corrupt record into ``corrupt/`` (kept for inspection; its configuration then has no record
+        and runs again) and remove temporary files that writers killed mid-write left over an hour ago. Returns
+        the new paths of the moved records."""
+        moved = []
+        for f in self.corrupt():
+            dest_dir = self.path / "corrupt"
+            dest_dir.mkdir(exist_ok=True)
+            dest = dest_dir / f.name
+            n = 1
+            while dest.exists():
+                dest, n = dest_dir / f"{f.stem}.{n}{f.suffix}", n + 1
+            os.replace(f, dest)
+            moved.append(dest)
+        now = time.time()
+        for tmp in self.path.glob(".tmp-*.part"):
+            with contextlib.suppress(OSError):
+                if now - tmp.stat().st_mtime > self.STALE_TMP_S:
+                    tmp.unlink()
+        return moved
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.records())
@@ -212,7 +262,11 @@ def run_job(configs: list[RunSpec], store_path: str, device: str | None = None,
         out.append((config_hash(cfg), rec, None))
 
     def error(cfg, exc):
-        out.append((config_hash(cfg), None, _error_text(exc)))
+        text = _error_text(exc)
+        if "run " not in text:  # a non-finite loss names its run (every kind: its key's description) and epoch
+            kind, _, msg = text.partition(": ")
+            text = f"{kind}: run {cfg.describe()}: {msg}"
+        out.append((config_hash(cfg), None, text))
 
     if len(configs) == 1:
         try:
@@ -417,15 +471,25 @@ def execute(configs: Iterable[RunSpec], store: ResultStore | str | os.PathLike, 
             address: str | None = None, device: str | None = None, progress: bool = True,
             gpus_per_run: float | None = None, cpus_per_run: float = 1, retries: int = 2,
             max_runs: int | None = None, group_size: int | None = None,
-            on_progress: Callable[[int, int], Any] | None = None, **opts: Any) -> Result:
+            on_progress: Callable[[int, int], Any] | None = None, repair: bool = False, **opts: Any) -> Result:
     """Run every configuration that has no record in ``store``; ``result.frame`` holds the records of all of
     them. Never raises for a failing run: see ``result.failures`` (``result.raise_for_failures()`` raises
     :class:`SweepError`). ``max_runs`` caps the runs started by this call; ``group_size`` caps K (1: every run
-    alone); ``opts`` (``amp``, ``channels_last``, ``compile``, ``mode``) go to every run."""
+    alone); ``opts`` (``amp``, ``channels_last``, ``compile``, ``mode``) go to every run. A corrupt record of one of
+    ``configs`` raises :class:`CorruptRecordError` before anything runs; ``repair=True`` moves corrupt records
+    aside first (:meth:`ResultStore.repair`), so their configurations run again."""
     if executor not in ("local", "ray"):
-        raise ValueError(f"unknown executor {executor!r}; choose 'local' or 'ray'")
+        raise ConfigError(f"unknown executor {executor!r}; choose 'local' or 'ray'")
+    if executor == "local":  # on Ray the workers' devices count, not the driver's
+        check_device(device)
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     configs = list(dict.fromkeys(configs))
+    if repair and store.path.is_dir():
+        store.repair()
+    bad = store.corrupt(configs) if store.path.is_dir() else []
+    if bad:
+        raise CorruptRecordError(f"corrupt result record {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1
+                                                                      else "") + f"; {REPAIR_HINT}")
     todo = [c for c in configs if not store.has(c)]
     result = Result(total=len(configs), already=len(configs) - len(todo))
     if max_runs is not None and len(todo) > max_runs:
@@ -446,9 +510,8 @@ def execute(configs: Iterable[RunSpec], store: ResultStore | str | os.PathLike, 
                 _ray(jobs, store, device, retries, bar, result, opts, address, gpus_per_run, cpus_per_run)
         finally:
             bar.close()
-    wanted = {config_hash(c) for c in configs}
-    df = store.frame() if store.path.is_dir() else pd.DataFrame()
-    result.frame = df[df["config_hash"].isin(wanted)].reset_index(drop=True) if len(df) else df
+    files = sorted(f for f in map(store.file, configs) if f.exists())  # these records only: others may be anything
+    result.frame = pd.DataFrame([store.read(f) for f in files])
     return result
 
 

@@ -92,9 +92,13 @@ def make_generator(device: torch.device, seed: int | None = None) -> torch.Gener
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``None``/"auto" means CUDA when present, else CPU."""
+    """``None``/"auto" means CUDA when present, else CPU; a device this machine lacks raises
+    :class:`adcore.config.ConfigError` (one line, before any work)."""
+    from .config import check_device
+
     if isinstance(device, torch.device):
         return device
+    check_device(device)
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)

@@ -224,11 +224,25 @@ def test_cifar10_tarball_found_in_shared_data(tmp_path, monkeypatch):
 
 def test_not_found_lists_places_and_hints(tmp_path):
     with pytest.raises(data.DataNotFoundError) as err:
-        data.load_images("fmnist", root=tmp_path / "nowhere")
+        data.load_images("fmnist")
     msg = str(err.value)
     assert isinstance(err.value, FileNotFoundError)
-    for expected in ("nowhere", "ADCORE_DATA", "no-system-copy", "offline in tests", "apt-get install"):
+    for expected in ("ADCORE_DATA", "no-system-copy", "offline in tests", "apt-get install"):
         assert expected in msg
+
+
+def test_a_given_path_is_used_or_fails(tmp_path, monkeypatch):
+    """root= (or $ADCORE_DATA) is the only place searched: no fallback to the system copy or a download."""
+    write_mnist(tmp_path / "system")
+    monkeypatch.setattr(data, "FMNIST_SYSTEM_DIR", tmp_path / "system")
+    (tmp_path / "empty").mkdir()
+    for given in ({"root": tmp_path / "empty"}, {}):
+        if not given:
+            monkeypatch.setenv("ADCORE_DATA", str(tmp_path / "empty"))
+        with pytest.raises(data.DataNotFoundError, match="only place searched") as err:
+            data.load_images("fmnist", **given)
+        assert "empty" in str(err.value) and "system" not in str(err.value).split("How to get")[0]
+        assert "offline in tests" not in str(err.value)  # no download attempted
 
 
 def test_cifar10_not_found_names_tarball(tmp_path):

@@ -118,8 +118,9 @@ def test_corrupt_record_reported(tmp_path):
         store.frame()
 
 
-def test_hash_ignores_paths_but_not_settings():
-    assert config_hash(RunConfig(data_root="/a")) == config_hash(RunConfig(data_root="/b"))
+def test_hash_ignores_paths_but_not_settings(tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    assert config_hash(RunConfig(data_root=str(tmp_path / "a"))) == config_hash(RunConfig(data_root=str(tmp_path / "b")))
     assert config_hash(RunConfig(seed=1)) != config_hash(RunConfig(seed=2))
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from ..config import ConfigError, RunSpec
+from ..config import ConfigError, RunSpec, check_range
 from . import clad, deep_sad, rethinking
 
 PROFILES = ("smoke", "laptop", "paper")
@@ -28,8 +28,32 @@ def chapter(notebook: str) -> ModuleType:
 
 
 def settings(notebook: str, profile: str = "laptop", **overrides: Any) -> dict[str, Any]:
-    """The settings of ``notebook`` under ``profile`` with ``overrides`` (``None`` included) applied everywhere."""
+    """The settings of ``notebook`` under ``profile`` with ``overrides`` (``None`` included) applied everywhere.
+    A notebook's first code cell calls this with its (papermill) parameters, then ``runs``, which builds, so
+    validates, every configuration: a wrong parameter fails there, with the message the command line gives."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    check_overrides(overrides)
     return chapter(notebook).settings(notebook, profile, **overrides)
+
+
+def check_overrides(overrides: dict[str, Any]) -> None:
+    """The chapter-level settings every chapter reads the same way: ``seeds`` (a count >= 1 or a list of seeds)
+    and ``classes`` (a list of class indices); the rest is checked by the configurations they become."""
+    seeds = overrides.get("seeds")
+    if seeds is not None:
+        if isinstance(seeds, (list, tuple)):
+            for s in seeds:
+                check_range("seeds", s, 0, integer=True)
+        else:
+            check_range("seeds", seeds, 1, integer=True)
+    classes = overrides.get("classes")
+    if classes is not None:
+        if not isinstance(classes, (list, tuple)) or not classes:
+            raise ConfigError(f"classes={classes!r} must be a non-empty list of class indices, e.g. [0, 1]")
+        for c in classes:
+            if not isinstance(c, (list, tuple)):  # a super-category is a list of classes
+                check_range("classes", c, 0, integer=True)
 
 
 def runs(notebook: str, s: dict[str, Any]) -> list[tuple[dict[str, Any], RunSpec]]:
@@ -63,6 +87,7 @@ def grid(name: str, profile: str = "laptop", **overrides: Any) -> list[RunSpec]:
         raise ConfigError(f"unknown grid {name!r}; choose one of {', '.join(GRIDS)}")
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    check_overrides(overrides)
     members = GRIDS[name].members
     if not members:
         return rethinking.grid(name, profile, **overrides)
