@@ -440,7 +440,7 @@ def test_ocsvm_and_the_chapter_grid(stripes, tmp_path):
     note = chapter.paper_note(df)
     assert note[0].startswith("**No published number**: MNIST bars") and any("step scale" in n for n in note)
     nmi = chapter.nmi_table(df)
-    assert nmi.shape == (1, 9) and not nmi.isna().any().any() and nmi["round cap"].iloc[0] == 2
+    assert nmi.shape == (1, 9) and not nmi.isna().any().any() and nmi["round cap"].iloc[0] == "2"
     card = chapter.run_card(dict(s, profile="smoke"), mixed, df)
     assert card.loc["runs", "value"].startswith("3 (3 trained now")
     assert "width 4 (reduced" in card.loc["MNIST", "value"] and "all training / all test" in card.loc["MNIST", "value"]

@@ -181,10 +181,16 @@ def paper_note(df: pd.DataFrame) -> list[str]:
         below = int((cl["auc"] < 50).sum())
         out.append(f"**The seed's AUROC flip**: the seed reports 1 − AUROC whenever AUROC < 0.5; ours is reported as "
                    f"it is (\"ours\"), with the flip beside it; {below} of {len(cl)} CLAD runs here are below 50.")
-        pairs = zip(cl["eps"], cl["odin_step_pixels"]) if {"eps", "odin_step_pixels"} <= set(cl) else []
-        steps = sorted({(float(e), tuple(float(v) for v in px)) for e, px in pairs if isinstance(px, (list, tuple))})
-        txt = "; ".join(f"ε = {e:g} → {e * ODIN_SCALE:.3g} standardised units = "
-                        + "/".join(f"{255 * v:.2g}" for v in px) + " grey levels of 255" for e, px in steps)
+        txt = ""
+        if {"eps", "odin_step_pixels"} <= set(cl):
+            parts = []
+            for e, sub in cl.groupby("eps", sort=False):
+                px = {f"{report.dataset_label(r.dataset)} {r.group}": "/".join(f"{255 * v:.2g}" for v in r.odin_step_pixels)
+                      for r in sub.itertuples() if isinstance(r.odin_step_pixels, (list, tuple))}
+                if px:
+                    parts.append(f"ε = {e:g} → {e * ODIN_SCALE:.3g} standardised units, in grey levels of 255 "
+                                 + ", ".join(f"{k} {v}" for k, v in px.items()))
+            txt = "; ".join(parts)
         out.append(f"**The seed's step scale**: its ODIN sign step is multiplied by 50 / (79 / 255) ≈ "
                    f"{ODIN_SCALE:.1f} in standardised units, as here" + (f": {txt}." if txt else "."))
     return out
@@ -197,8 +203,9 @@ def nmi_table(df: pd.DataFrame) -> pd.DataFrame:
     cols = ["nmi", "nmi_kmeans", "nmi_chance", "purity", "clf_train_acc"]
     out = c.groupby(["dataset", "group"], sort=False)[cols].mean().round(3)
     g = c.groupby(["dataset", "group"], sort=False)
-    out["DEC rounds"] = g["dec_rounds"].mean().round(1)
-    out["round cap"] = g["dec_max_rounds"].max() if "dec_max_rounds" in c else g["dec_rounds"].max()
+    out["DEC rounds"] = g["dec_rounds"].agg(lambda v: report.values([round(float(v.mean()), 1)]))
+    out["round cap"] = g["dec_max_rounds" if "dec_max_rounds" in c else "dec_rounds"].agg(
+        lambda v: report.values(int(x) for x in v))
     out["converged"] = g["dec_converged"].agg(lambda v: f"{int(v.sum())} of {len(v)}")
     out["last change (%)"] = g["dec_changed"].agg(
         lambda v: round(100 * float(np.mean([x[-1] if len(x) else 0.0 for x in v])), 2))
