@@ -466,7 +466,19 @@ def test_notebook_runs_under_smoke(tmp_path, monkeypatch):
     import re
     wanted = set(re.findall(r"\{glue:text\}`([^`]+)`", source))
     assert wanted and wanted <= glued, wanted - glued
+    assert {"card", "claims"} <= glued  # the intro page collects every chapter's "claims"
     assert len(ResultStore(tmp_path / "results")) == 8
+    for c in nb["cells"]:  # no NaN in any displayed table
+        for o in c.get("outputs", []):
+            assert "NaN" not in "".join(o.get("data", {}).get("text/html", "")), c["source"]
+
+
+def test_notebook_cells_tagged():
+    nb = json.loads((ROOT / "notebooks" / "clad.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code[0]["metadata"]["tags"] == ["parameters"]  # stays visible
+    hide = {"remove-input", "hide-input", "remove-cell"}
+    assert all(hide & set(c["metadata"].get("tags", [])) for c in code[1:])
 
 
 def _frame(rows):
