@@ -34,8 +34,8 @@ PROFILES: dict[str, dict[str, Any]] = {
                   oe="natural", oe_size=256, parts=[]),
     # The three Fashion-MNIST groups, subsampled, a narrow ResNet-18 (clf_width 8) and a 10x larger learning rate
     # than the seed's 1e-4 so that a few epochs suffice; measured to fit 3 minutes on 2 CPU cores (book/reproducing.md).
-    "laptop": dict(dataset="fmnist", groups=None, seeds=1, methods=list(METHODS), n_train=1000, n_test=1000,
-                   ae_epochs=20, dec_max_rounds=20, clf_epochs=3, clf_lr=1e-3, clf_width=8, baseline_epochs=5,
+    "laptop": dict(dataset="fmnist", groups=None, seeds=1, methods=list(METHODS), n_train=1500, n_test=1000,
+                   ae_epochs=20, dec_max_rounds=20, clf_epochs=5, clf_lr=1e-3, clf_width=8, baseline_epochs=5,
                    oe="natural", oe_size=1024, parts=[]),
     # The seed's CLAD settings (run_mnist.sh / run_cifar10.sh / config.py: k 10, code 10 / 200 (CIFAR-10 LIV 100),
     # autoencoder 100 epochs and DEC at most 100 rounds in batches of 512, classifier 100 epochs at lr 1e-4, T 1000,
