@@ -3,21 +3,27 @@ Detection?", ICLR 2021 SecML workshop).
 
 When the normal data are a *super-category* (several semantic classes merged), a one-class model draws one loose
 boundary around all of them. CLAD instead recovers the hidden classes without labels and scores test images by a
-classifier's confidence over those self-labels. Four stages, each usable on its own:
+classifier's confidence over those self-labels. Four stages, each usable on its own; every network sees the images standardised with the normal classes' mean
+and std (``normal_stats``: the per-class means and stds of the normal training images, averaged over the classes,
+as the seed's pre-computed tables):
 
-1. ``ConvAutoencoder`` + ``train_autoencoder``: a convolutional autoencoder trained with MSE; while training, the
-   input passes dropout (p = 0.1) and Gaussian noise is added to the code (batch 512, as in the seed).
+1. ``ConvAutoencoder`` (the seed's conv / ELU / max-pool encoder, dense 512, a reparameterised code with a learned
+   σ; see ``adcore.nets``) + ``train_autoencoder``: MSE, Adam (lr 1e-3), batch 512, input dropout 0.1.
 2. DEC self-labelling (Xie et al., 2016): ``kmeans_init`` (seeded, deterministic) gives k centres in code space;
    ``soft_assign`` is the Student-t kernel (alpha = 1); ``target_distribution`` P ∝ q² / Σᵢq, row-normalized;
-   ``dec`` minimizes ``kl_div`` KL(P‖Q) over encoder and centres with SGD (lr 0.01, momentum 0.9), P refreshed
-   once per pass, until fewer than 0.1 % of the labels change; labels = argmax q.
+   ``dec`` minimizes ``kl_div`` KL(P‖Q) over encoder and centres with SGD (lr 0.01, momentum 0.9, batch 512), the
+   target P computed from each mini-batch's own q (as the seed), until fewer than 0.1 % of the labels change
+   between passes or the round cap; labels = argmax q of the mean code.
 3. ``ResNet18`` trained with cross-entropy on those labels (``train_classifier``). For 28-32 px inputs it uses a
    small-image stem (3x3 stride-1 convolution, no max-pool); the seed kept ImageNet's 7x7 stride-2 stem + max-pool,
    which shrinks a 28-px image to 7 px before the first block. ``width`` scales the channels (64 = the standard
    ResNet-18; smaller widths are this project's CPU budget option and are labelled as such).
-4. ``odin_normality`` (Liang et al., 2018): x̃ = x − ε·sign(−∇ₓ log S_ŷ(x; T)), normality = max softmax(f(x̃)/T);
-   the anomaly score is its negative. Unlike the seed, the gradient sign is not multiplied by ≈161 and an AUROC
-   below 0.5 is reported as it is, never flipped to 1 − AUROC.
+4. ``odin_normality`` (Liang et al., 2018): x̃ = x − δ·sign(−∇ₓ log S_ŷ(x; T)), normality = max softmax(f(x̃)/T);
+   the anomaly score is its negative. The seed multiplies the gradient sign by ``ODIN_SCALE`` = 50 / (79 / 255)
+   ≈ 161 (a constant from ODIN's CIFAR code), so its flag ε means a step δ = 161·ε in standardised units, i.e.
+   161·ε·std of the pixel range (``odin_pixel_step``); ``CLADConfig.eps`` is the seed's flag, and the step taken
+   is the seed's. The AUROC is reported as it is (``auc``); the seed replaced an AUROC below 0.5 by 1 − AUROC,
+   which the record keeps apart as ``auc_seed``.
 
 ``CLADConfig(...).run()`` gives a plain record (AUROC, NMI of the self-labels against the true classes, timings),
 like ``adcore.experiment``. The CLAD paper's shallow baseline, an RBF OC-SVM with fixed ν and γ on raw pixels, is
@@ -27,6 +33,7 @@ like ``adcore.experiment``. The CLAD paper's shallow baseline, an RBF OC-SVM wit
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
@@ -38,7 +45,7 @@ import torch.nn.functional as F
 from sklearn.metrics import normalized_mutual_info_score, roc_auc_score
 from torch import nn
 
-from .augment import RECIPES, make_augment
+from .augment import RECIPES, Augment, make_augment
 from .baselines import OCSVM
 from .config import RunSpec, check_choice, check_common, record_tail
 from .data import _CHANNELS, _N_CLASSES, DATASETS, cached_split, subsample
@@ -47,29 +54,63 @@ from .objectives import Objective
 from .pretrain import Reconstruction, ReconstructionError
 from .train import TrainLog, pick_device, seed_everything, train
 
-# The seed's per-dataset choices: code size 10 and epsilon 1e-4 for MNIST-like grey images, 200 and 0.01 for
-# CIFAR-like colour images.
+# The seed's per-dataset choices (run_mnist.sh, run_cifar10.sh): code size 10 and ODIN flag 1e-4 for MNIST-like grey
+# images, 200 and 0.01 for CIFAR-like colour images, except CIFAR-10 LIV (classes 2-7) with code size 100.
 SEED_DEFAULTS = {1: dict(hidden=10, eps=1e-4), 3: dict(hidden=200, eps=0.01)}
+SEED_HIDDEN = {("cifar10", (2, 3, 4, 5, 6, 7)): 100}
+# The seed's ODIN step: sign(gradient) * 50 / (79 / 255), ODIN's CIFAR constant, in standardised input units.
+ODIN_SCALE = 50 / (79 / 255)
+
+
+def normal_stats(x: torch.Tensor, classes: np.ndarray | torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std) for standardising uint8 images ``x`` (pixels scaled to [0, 1]): the mean and std of
+    each class's images, averaged over the classes (the seed's tables hold per-class values and average them over
+    the normal classes, so a class's weight does not depend on its size)."""
+    classes = np.asarray(classes)
+    if len(classes) != len(x) or len(x) == 0:
+        raise ValueError(f"need one class per image and at least one image, got {len(x)} images, {len(classes)} classes")
+    xf = x.float() / 255
+    per = [(xf[torch.from_numpy(classes == c)].transpose(0, 1).flatten(1)) for c in np.unique(classes)]
+    mean = torch.stack([v.mean(1) for v in per]).mean(0)
+    std = torch.stack([v.std(1) for v in per]).mean(0)
+    return tuple(round(float(m), 6) for m in mean), tuple(round(float(v), 6) for v in std)
+
+
+def standardizer(mean: Sequence[float], std: Sequence[float], recipe: str | Augment = "none") -> Augment:
+    """The augmentation ``recipe`` with its normalisation replaced by (x − mean) / std."""
+    if any(v <= 0 for v in std):
+        raise ValueError(f"std must be positive, got {tuple(std)}")
+    return dataclasses.replace(make_augment(recipe), mean=tuple(mean), std=tuple(std))
+
+
+def odin_pixel_step(eps: float, std: Sequence[float]) -> tuple[float, ...]:
+    """The seed's ODIN step for flag ``eps`` in pixel units (fraction of the [0, 1] range), per channel:
+    ε · ODIN_SCALE standardised units times the channel's std."""
+    return tuple(eps * ODIN_SCALE * float(s) for s in std)
 
 
 # ------------------------------------------------------------------------------------------ 1. the autoencoder
 
 
 def train_autoencoder(ae: ConvAutoencoder, x: torch.Tensor, *, epochs: int = 10, batch_size: int = 512,
-                      lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device | None = None,
-                      seed: int | None = None, progress: bool = False) -> TrainLog:
-    """Train ``ae`` in place on uint8 images ``x`` with MSE (Adam)."""
-    return train(ReconstructionError(ae, reduction="mean"), Reconstruction(), x, epochs=epochs, batch_size=batch_size, lr=lr,
-                 weight_decay=weight_decay, device=device, seed=seed, progress=progress)
+                      lr: float = 1e-3, weight_decay: float = 0.0, augment: str | Augment = "none",
+                      device: str | torch.device | None = None, seed: int | None = None,
+                      progress: bool = False) -> TrainLog:
+    """Train ``ae`` in place on uint8 images ``x`` with MSE (Adam); ``augment`` maps pixels to the network's input
+    (``standardizer``), which is also the reconstruction target."""
+    return train(ReconstructionError(ae, reduction="mean"), Reconstruction(), x, epochs=epochs, batch_size=batch_size,
+                 lr=lr, weight_decay=weight_decay, augment=augment, device=device, seed=seed, progress=progress)
 
 
 @torch.no_grad()
 def encode(encoder: nn.Module, x: torch.Tensor, device: str | torch.device | None = None,
-           batch_size: int = 1024) -> torch.Tensor:
-    """Codes of uint8 images ``x`` (scaled to [0, 1]) under ``encoder`` in eval mode, on ``device``."""
+           batch_size: int = 1024, augment: str | Augment = "none") -> torch.Tensor:
+    """Codes of uint8 images ``x`` (mapped by ``augment``'s test-time transform, default: scaled to [0, 1]) under
+    ``encoder`` in eval mode, on ``device``."""
     device = device if isinstance(device, torch.device) else pick_device(device)
     encoder.to(device).eval()
-    return torch.cat([encoder(x[i:i + batch_size].to(device).float() / 255) for i in range(0, len(x), batch_size)])
+    aug = make_augment(augment)
+    return torch.cat([encoder(aug(x[i:i + batch_size].to(device), train=False)) for i in range(0, len(x), batch_size)])
 
 
 # ---------------------------------------------------------------------------------------- 2. DEC self-labelling
@@ -125,51 +166,53 @@ class _Clustering(nn.Module):
 
 
 def dec(encoder: nn.Module, x: torch.Tensor, k: int, *, seed: int = 0, alpha: float = 1.0, lr: float = 0.01,
-        momentum: float = 0.9, tol: float = 0.001, max_rounds: int = 50, batch_size: int = 256, n_init: int = 20,
-        finetune_encoder: bool = True, device: str | torch.device | None = None) -> DECResult:
-    """Deep embedded clustering of uint8 images ``x``: k-means on ``encoder``'s codes, then SGD on KL(P‖Q) over
-    the centres (and the encoder, unless ``finetune_encoder=False``). Each round refreshes P (and the labels)
-    on all data, then makes one pass of mini-batch steps; training stops when fewer than ``tol`` of the labels
-    changed since the previous round, or after ``max_rounds``. The encoder is updated in place, in eval mode
-    (BatchNorm statistics fixed)."""
+        momentum: float = 0.9, tol: float = 0.001, max_rounds: int = 100, batch_size: int = 512, n_init: int = 20,
+        finetune_encoder: bool = True, augment: str | Augment = "none",
+        device: str | torch.device | None = None) -> DECResult:
+    """Deep embedded clustering of uint8 images ``x`` (mapped by ``augment``): k-means on ``encoder``'s codes, then
+    SGD on KL(P‖Q) over the centres (and the encoder, unless ``finetune_encoder=False``), as the seed: each round is
+    one pass over the data in a fixed order in mini-batches, each batch's target P computed from that batch's own q
+    (detached), the encoder in training mode (for ``ConvAutoencoder.encoder``: input dropout and a sampled code).
+    After each round the labels (argmax q, encoder in eval mode: the mean code) are compared with the previous
+    round's (the k-means assignment before the first); training stops when fewer than ``tol`` of them changed, or
+    after ``max_rounds`` (``converged`` says which). The encoder is updated in place."""
     t0 = time.perf_counter()
     device = device if isinstance(device, torch.device) else pick_device(device)
     seed_everything(seed)
+    aug = make_augment(augment)
     x = x.to(device)
-    z = encode(encoder, x, device)
-    centres = kmeans_init(z, k, seed, n_init)
+    centres = kmeans_init(encode(encoder, x, device, augment=aug), k, seed, n_init)
     clustering = _Clustering(centres, alpha).to(device)
     params = list(clustering.parameters()) + (list(encoder.parameters()) if finetune_encoder else [])
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
     result = DECResult(labels=np.empty(0), kmeans_labels=np.empty(0), centres=centres)
-    previous = None
-    for rnd in range(max_rounds + 1):
+
+    def assign() -> torch.Tensor:
         with torch.no_grad():
-            q = clustering(encode(encoder, x, device))
-        labels = q.argmax(1)
-        if previous is None:
-            result.kmeans_labels = labels.cpu().numpy()
-        else:
-            changed = float((labels != previous).float().mean())
-            result.changed.append(changed)
-            if changed < tol:
-                result.converged = True
-                break
-        previous = labels
-        if rnd == max_rounds:
-            break
-        p = target_distribution(q)
-        encoder.eval()
+            return clustering(encode(encoder, x, device, augment=aug)).argmax(1)
+
+    labels = assign()
+    result.kmeans_labels = labels.cpu().numpy()
+    for _ in range(max_rounds):
+        encoder.train()
         total, steps = 0.0, 0
-        for idx in torch.randperm(len(x), generator=gen).to(device).split(batch_size):
-            loss = kl_div(p[idx], clustering(encoder(x[idx].float() / 255)))
+        for idx in torch.arange(len(x), device=device).split(batch_size):
+            q = clustering(encoder(aug(x[idx], train=False)))
+            loss = kl_div(target_distribution(q).detach(), q)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total, steps = total + float(loss.detach()), steps + 1
         result.losses.append(total / max(steps, 1))
         result.rounds += 1
+        new = assign()
+        changed = float((new != labels).float().mean())
+        result.changed.append(changed)
+        labels = new
+        if changed < tol:
+            result.converged = True
+            break
+    encoder.eval()
     result.labels = labels.cpu().numpy()
     result.centres = clustering.centres.detach().cpu().numpy()
     result.time = time.perf_counter() - t0
@@ -192,7 +235,7 @@ class PseudoLabelCE(Objective):
 
 
 def train_classifier(net: nn.Module, x: torch.Tensor, labels: torch.Tensor | np.ndarray, *, epochs: int = 100,
-                     lr: float = 1e-4, batch_size: int = 128, weight_decay: float = 0.0, augment: str = "none",
+                     lr: float = 1e-4, batch_size: int = 128, weight_decay: float = 0.0, augment: str | Augment = "none",
                      device: str | torch.device | None = None, seed: int | None = None,
                      progress: bool = False) -> TrainLog:
     """Train ``net`` in place with cross-entropy on ``labels`` (Adam, adcore's trainer)."""
@@ -218,16 +261,17 @@ def odin_perturb(net: nn.Module, x: torch.Tensor, temperature: float = 1000.0, e
 
 
 def odin_normality(net: nn.Module, x: torch.Tensor, temperature: float = 1000.0, eps: float = 0.0,
-                   augment: str = "none", device: str | torch.device | None = None,
-                   batch_size: int = 256) -> np.ndarray:
+                   augment: str | Augment = "none", device: str | torch.device | None = None,
+                   batch_size: int = 256, scale: float = ODIN_SCALE) -> np.ndarray:
     """ODIN normality max softmax(f(x̃)/T) of uint8 images ``x`` (higher = more normal; the anomaly score is its
     negative). ``augment`` is the test-time transform that maps pixels to the network's input; the perturbation
-    is taken there. Computed in float64 at the end, so T = 1000 does not collapse the scores to ties."""
+    is taken there, with step ``eps * scale`` in those units (the seed's flag ε times its ≈161; ``scale=1`` for a
+    step of exactly ε). Computed in float64 at the end, so T = 1000 does not collapse the scores to ties."""
     device = device if isinstance(device, torch.device) else pick_device(device)
     net.to(device).eval()
     aug, out = make_augment(augment), []
     for i in range(0, len(x), batch_size):
-        xb = odin_perturb(net, aug(x[i:i + batch_size].to(device), train=False), temperature, eps)
+        xb = odin_perturb(net, aug(x[i:i + batch_size].to(device), train=False), temperature, eps * scale)
         with torch.no_grad():
             out.append(F.softmax(net(xb).double() / temperature, 1).amax(1).cpu())
     return torch.cat(out).numpy() if out else np.empty(0)
@@ -239,7 +283,10 @@ def odin_normality(net: nn.Module, x: torch.Tensor, temperature: float = 1000.0,
 @dataclass(frozen=True)
 class CLADConfig(RunSpec):
     """Every setting of one CLAD run. ``hidden`` and ``eps`` left ``None`` take the seed's value for the image
-    type (grey: 10 and 1e-4, colour: 200 and 0.01); they are filled in on construction, so keys are explicit."""
+    type (grey: 10 and 1e-4, colour: 200 and 0.01; CIFAR-10 LIV: code size 100); they are filled in on
+    construction, so keys are explicit. ``eps`` is the seed's ODIN flag: the step is eps * ODIN_SCALE standardised
+    units (see ``odin_pixel_step``). Version 2: the seed's autoencoder, standardised inputs, DEC's per-batch
+    target, the seed's ODIN step scale, the seed's batch 512 and 100 rounds for DEC."""
 
     dataset: str = "fmnist"
     normal_class: tuple[int, ...] = (0, 2, 4, 6)
@@ -251,7 +298,6 @@ class CLADConfig(RunSpec):
     ae_epochs: int = 100
     ae_lr: float = 1e-3
     ae_batch_size: int = 512
-    code_noise: float = 0.1
     input_dropout: float = 0.1
     # 2. DEC
     k: int = 10
@@ -259,8 +305,8 @@ class CLADConfig(RunSpec):
     dec_lr: float = 0.01
     dec_momentum: float = 0.9
     dec_tol: float = 0.001
-    dec_max_rounds: int = 50
-    dec_batch_size: int = 256
+    dec_max_rounds: int = 100
+    dec_batch_size: int = 512
     # 3. classifier
     clf_epochs: int = 100
     clf_lr: float = 1e-4
@@ -274,10 +320,12 @@ class CLADConfig(RunSpec):
     data_root: str | None = None
 
     TAG: ClassVar[str] = "clad"
+    KEY_VERSION: ClassVar[int] = 2
 
     def __post_init__(self):
         object.__setattr__(self, "normal_class", tuple(int(c) for c in self.normal_class))
-        defaults = SEED_DEFAULTS[_CHANNELS.get(self.dataset, 3)]
+        defaults = dict(SEED_DEFAULTS[_CHANNELS.get(self.dataset, 3)])
+        defaults["hidden"] = SEED_HIDDEN.get((self.dataset, tuple(sorted(self.normal_class))), defaults["hidden"])
         for name in ("hidden", "eps"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, defaults[name])
@@ -325,37 +373,45 @@ def _run(cfg: CLADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
     x, classes = d["train_x"], d["train_classes"].numpy()
     c, size = x.shape[1], x.shape[2]
 
-    seed_everything(cfg.seed)
-    ae = ConvAutoencoder(c, size, cfg.hidden, cfg.code_noise, cfg.input_dropout)
-    ae_log = train_autoencoder(ae, x, epochs=cfg.ae_epochs, batch_size=cfg.ae_batch_size, lr=cfg.ae_lr,
-                               device=dev, progress=progress)
-    res = dec(ae.encoder, x, cfg.k, seed=cfg.seed, alpha=cfg.alpha, lr=cfg.dec_lr, momentum=cfg.dec_momentum,
-              tol=cfg.dec_tol, max_rounds=cfg.dec_max_rounds, batch_size=cfg.dec_batch_size, device=dev)
-    codes = encode(ae.encoder, x, dev).cpu().numpy()
+    mean, std = normal_stats(x, classes)
+    std_aug = standardizer(mean, std)
 
     seed_everything(cfg.seed)
+    ae = ConvAutoencoder(c, size, cfg.hidden, cfg.input_dropout)
+    ae_log = train_autoencoder(ae, x, epochs=cfg.ae_epochs, batch_size=cfg.ae_batch_size, lr=cfg.ae_lr,
+                               augment=std_aug, device=dev, progress=progress)
+    res = dec(ae.encoder, x, cfg.k, seed=cfg.seed, alpha=cfg.alpha, lr=cfg.dec_lr, momentum=cfg.dec_momentum,
+              tol=cfg.dec_tol, max_rounds=cfg.dec_max_rounds, batch_size=cfg.dec_batch_size, augment=std_aug,
+              device=dev)
+    codes = encode(ae.encoder, x, dev, augment=std_aug).cpu().numpy()
+
+    seed_everything(cfg.seed)
+    clf_aug = standardizer(mean, std, cfg.clf_augment)
     clf = ResNet18(cfg.k, c, cfg.clf_width, small_input=True)
     clf_log = train_classifier(clf, x, res.labels, epochs=cfg.clf_epochs, lr=cfg.clf_lr,
-                               batch_size=cfg.clf_batch_size, augment=cfg.clf_augment, device=dev, progress=progress)
+                               batch_size=cfg.clf_batch_size, augment=clf_aug, device=dev, progress=progress)
     with torch.no_grad():
         clf.eval()
-        aug = make_augment(cfg.clf_augment)
-        pred = torch.cat([clf(aug(x[i:i + 1024].to(dev), train=False)).argmax(1).cpu()
+        pred = torch.cat([clf(clf_aug(x[i:i + 1024].to(dev), train=False)).argmax(1).cpu()
                           for i in range(0, len(x), 1024)]).numpy()
     t0 = time.perf_counter()
-    normality = odin_normality(clf, d["test_x"], cfg.temperature, cfg.eps, cfg.clf_augment, dev)
+    normality = odin_normality(clf, d["test_x"], cfg.temperature, cfg.eps, clf_aug, dev)
     score_time = time.perf_counter() - t0
     test_y = d["test_y"].numpy()
 
     return {
         **cfg.key(),
         "auc": float(roc_auc_score(test_y, -normality)),  # never flipped
+        "auc_seed": float(max(auc := roc_auc_score(test_y, -normality), 1 - auc)),  # the seed's flip below 0.5
+        "input_mean": list(mean), "input_std": list(std),
+        "odin_step_std": cfg.eps * ODIN_SCALE, "odin_step_pixels": list(odin_pixel_step(cfg.eps, std)),
         **nmi_report(classes, res.labels, cfg.seed),
         "nmi_kmeans": float(normalized_mutual_info_score(classes, res.kmeans_labels)),
         "cluster_sizes": np.bincount(res.labels, minlength=cfg.k).tolist(),
         "contingency": pd.crosstab(res.labels, classes).reindex(index=range(cfg.k), columns=list(cfg.normal_class),
                                                                 fill_value=0).to_numpy().tolist(),
         "dec_rounds": res.rounds, "dec_converged": res.converged, "dec_changed": res.changed,
+        "dec_max_rounds": cfg.dec_max_rounds,
         "clf_train_acc": float((pred == res.labels).mean()),  # fit to the self-labels
         "ae_losses": ae_log.losses, "clf_losses": clf_log.losses,
         "view": _view(codes, classes, res.labels, cfg.n_view, cfg.seed),

@@ -368,37 +368,81 @@ def mlp_for(x_dim: int) -> str:
 
 # --- CLAD's autoencoder -------------------------------------------------------------------------------------
 
-class ConvAutoencoder(nn.Module):
-    """Three stride-2 3x3 conv blocks (32, 64, 128 channels, BN, LeakyReLU) → linear code of size ``hidden``;
-    a mirrored transposed-conv decoder with a sigmoid output (inputs are pixels in [0, 1]).
+class _ReparamCode(nn.Module):
+    """Input dropout, the convolutional encoder ``net`` (its last layer gives 2 x hidden numbers: μ and σ), and the
+    reparameterised code z = μ + σ·N(0, 1) in training mode; the mean code μ in eval mode (no dropout, no draw)."""
 
-    In training mode ``forward`` applies dropout to the input and adds N(0, code_noise²) to the code; in eval
-    mode it is the plain autoencoder. ``encode`` is the deterministic encoder, the features DEC clusters.
-    """
-
-    def __init__(self, channels: int = 1, size: int = 28, hidden: int = 10, code_noise: float = 0.1,
-                 input_dropout: float = 0.1):
+    def __init__(self, net: nn.Module, hidden: int, input_dropout: float):
         super().__init__()
-        widths, sizes, layers = [channels, 32, 64, 128], [size], []
-        for c_in, c_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.01)]
-            sizes.append((sizes[-1] + 1) // 2)
-        self.encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * sizes[-1] ** 2, hidden))
-        up: list[nn.Module] = [nn.Linear(hidden, 128 * sizes[-1] ** 2), nn.Unflatten(1, (128, sizes[-1], sizes[-1]))]
-        rev_w, rev_s = widths[::-1], sizes[::-1]
-        for i, (c_in, c_out) in enumerate(zip(rev_w[:-1], rev_w[1:])):
-            pad = rev_s[i + 1] - (2 * rev_s[i] - 1)  # output_padding that restores the encoder's size
-            up.append(nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=pad))
-            up += [nn.BatchNorm2d(c_out), nn.LeakyReLU(0.01)] if i < 2 else [nn.Sigmoid()]
-        self.decoder = nn.Sequential(*up)
-        self.dropout = nn.Dropout(input_dropout)
-        self.code_noise, self.hidden = code_noise, hidden
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+        self.net, self.hidden, self.dropout = net, hidden, nn.Dropout(input_dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.encoder(self.dropout(x))
-        if self.training and self.code_noise:
-            z = z + self.code_noise * torch.randn_like(z)
-        return self.decoder(z)
+        out = self.net(self.dropout(x))
+        mu, sigma = out[:, :self.hidden], out[:, self.hidden:]
+        return mu + sigma * torch.randn_like(mu) if self.training else mu
+
+
+def _seed_init(module: nn.Module) -> None:
+    """The CLAD seed's ``init_weights``: Xavier-uniform weights and zero biases for convolutions and dense layers."""
+    for m in module.modules():
+        if type(m) in (nn.Conv2d, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class ConvAutoencoder(nn.Module):
+    """The CLAD seed's convolutional autoencoder on standardised images (size divisible by 4).
+
+    ``large=False`` (the seed's ``cvae``, its choice for grey images): three 3x3 convolutions with w, 2w, 4w channels
+    (w = 4 x channels) and ELU, a 2x2 max-pool after the first two, then dense 512 (ReLU) and a dense layer that gives
+    μ and σ of the code (2 x ``hidden`` numbers). ``large=True`` (``cvae_large``, for colour images): six 3x3
+    convolutions (two each of w, 2w, 4w channels with w = 16 x channels), each with BatchNorm and ELU, a max-pool
+    after the second and fourth, the same dense head. Default: large for colour images, as the seed.
+
+    The code is reparameterised with the learned σ: z = μ + σ·ε, ε ~ N(0, 1), in training mode (also while DEC
+    fine-tunes the encoder); ``encode`` and eval mode give μ. The decoder mirrors the encoder: dense 512 and a dense
+    layer back to the last feature map (ReLU), two transposed 4x4 stride-2 convolutions (ELU; in the large one with
+    BatchNorm and a 3x3 convolution after each), and a final 3x3 convolution to the image. It ends linear: the
+    targets are standardised pixels (the seed ends in a sigmoid, which cannot reach their negative values).
+    Weights: Xavier-uniform, zero biases, as the seed's ``init_weights``.
+    """
+
+    def __init__(self, channels: int = 1, size: int = 28, hidden: int = 10, input_dropout: float = 0.1,
+                 large: bool | None = None):
+        super().__init__()
+        if size % 4:
+            raise ValueError(f"image size must be divisible by 4 (two 2x2 max-pools), got {size}")
+        large = channels == 3 if large is None else bool(large)
+        w, s = channels * (16 if large else 4), size // 4
+        feat = 4 * w * s * s
+
+        def block(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 3, 1, 1), *([nn.BatchNorm2d(c_out)] if large else []), nn.ELU()]
+
+        if large:
+            conv = [*block(channels, w), *block(w, w), nn.MaxPool2d(2), *block(w, 2 * w), *block(2 * w, 2 * w),
+                    nn.MaxPool2d(2), *block(2 * w, 4 * w), *block(4 * w, 4 * w)]
+        else:
+            conv = [*block(channels, w), nn.MaxPool2d(2), *block(w, 2 * w), nn.MaxPool2d(2), *block(2 * w, 4 * w)]
+        net = nn.Sequential(*conv, nn.Flatten(), nn.Linear(feat, 512), nn.ReLU(), nn.Linear(512, 2 * hidden))
+        self.encoder = _ReparamCode(net, hidden, input_dropout)
+
+        def up(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), *([nn.BatchNorm2d(c_out)] if large else []), nn.ELU()]
+
+        if large:
+            deconv = [*block(4 * w, 4 * w), *up(4 * w, 2 * w), *block(2 * w, 2 * w), *up(2 * w, w), *block(w, w)]
+        else:
+            deconv = [*up(4 * w, 2 * w), *up(2 * w, w)]
+        self.decoder = nn.Sequential(nn.Linear(hidden, 512), nn.ReLU(), nn.Linear(512, feat), nn.ReLU(),
+                                     nn.Unflatten(1, (4 * w, s, s)), *deconv, nn.Conv2d(w, channels, 3, 1, 1))
+        _seed_init(self.encoder)
+        _seed_init(self.decoder[5:])  # the seed leaves its decoder's dense layers at PyTorch's default init
+        self.hidden, self.large = hidden, large
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean code μ (deterministic: no dropout, no draw), whatever the mode."""
+        return self.encoder.net(x)[:, :self.hidden]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))

@@ -93,6 +93,33 @@ def test_dec_recovers_separated_clusters_and_stops():
     assert np.array_equal(again.labels, res.labels) and np.allclose(again.centres, res.centres)
 
 
+def test_dec_target_is_refreshed_per_mini_batch():
+    z, _ = blobs(10)
+    x = torch.from_numpy(((z + 2) * 10).round().clip(0, 255).astype(np.uint8)).view(-1, 1, 1, 2)
+    res = clad.dec(nn.Flatten(), x, 4, seed=0, tol=-1.0, max_rounds=1, batch_size=7, device="cpu")
+    # by hand: the same k-means start, then one pass in the data's order, each batch's P from that batch's q
+    centres = torch.nn.Parameter(torch.as_tensor(clad.kmeans_init(x.flatten(1).float() / 255, 4, 0)))
+    opt = torch.optim.SGD([centres], lr=0.01, momentum=0.9)
+    xf = x.flatten(1).float() / 255
+    for idx in torch.arange(len(x)).split(7):
+        q = clad.soft_assign(xf[idx], centres)
+        loss = clad.kl_div(clad.target_distribution(q).detach(), q)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert np.allclose(res.centres, centres.detach().numpy(), atol=1e-6)
+    # P from the whole data set (refreshed once per pass) would move the centres elsewhere
+    centres2 = torch.nn.Parameter(torch.as_tensor(clad.kmeans_init(xf, 4, 0)))
+    opt2 = torch.optim.SGD([centres2], lr=0.01, momentum=0.9)
+    p_all = clad.target_distribution(clad.soft_assign(xf, centres2)).detach()
+    for idx in torch.arange(len(x)).split(7):
+        loss = clad.kl_div(p_all[idx], clad.soft_assign(xf[idx], centres2))
+        opt2.zero_grad()
+        loss.backward()
+        opt2.step()
+    assert not np.allclose(res.centres, centres2.detach().numpy(), atol=1e-6)
+
+
 def test_dec_max_rounds_and_encoder_finetuning():
     z, _ = blobs(20)
     x = torch.from_numpy(((z + 2) * 10).round().clip(0, 255).astype(np.uint8)).view(-1, 1, 1, 2)
@@ -157,23 +184,87 @@ def test_resnet18_small_stem_shapes_and_size():
 
 
 @pytest.mark.parametrize("c,size", [(1, 28), (3, 32)])
-def test_autoencoder_shapes_noise_and_dropout(c, size):
+def test_autoencoder_shapes_mean_code_and_sampled_code(c, size):
     ae = nets.ConvAutoencoder(c, size, hidden=6)
-    x = torch.rand(4, c, size, size)
+    assert ae.large == (c == 3)  # the seed: cvae for grey images, cvae_large for colour
+    x = torch.randn(4, c, size, size)
     assert ae.encode(x).shape == (4, 6)
     ae.eval()
     with torch.no_grad():
-        assert ae(x).shape == x.shape and torch.equal(ae(x), ae(x)) and float(ae(x).min()) >= 0
+        assert ae(x).shape == x.shape and torch.equal(ae(x), ae(x))
+        assert torch.equal(ae.encoder(x), ae.encode(x))  # eval: the mean code μ
+        assert float(ae(x).min()) < 0  # linear output: standardised targets are negative on the background
     ae.train()
     torch.manual_seed(0)
-    a = ae(x)
-    assert not torch.equal(a, ae(x))  # input dropout and code noise while training
+    assert not torch.equal(ae.encoder(x), ae.encoder(x))  # training: dropout and z = μ + σ ε
+
+
+def test_autoencoder_is_the_seeds_cvae():
+    ae = nets.ConvAutoencoder(1, 28, hidden=10)
+    kinds = [type(m).__name__ for m in ae.encoder.net]
+    assert kinds == ["Conv2d", "ELU", "MaxPool2d", "Conv2d", "ELU", "MaxPool2d", "Conv2d", "ELU", "Flatten",
+                     "Linear", "ReLU", "Linear"]
+    assert [m.out_channels for m in ae.encoder.net if isinstance(m, nn.Conv2d)] == [4, 8, 16]
+    assert [m.out_features for m in ae.encoder.net if isinstance(m, nn.Linear)] == [512, 20]  # μ and σ
+    # by hand: convs 40 + 296 + 1168, dense 16*7*7*512 + 512 = 401,920, head 512*20 + 20 = 10,260
+    assert sum(p.numel() for p in ae.encoder.parameters()) == 40 + 296 + 1168 + 401_920 + 10_260
+    assert ae.encoder.dropout.p == 0.1
+    large = nets.ConvAutoencoder(3, 32, hidden=100)
+    convs = [m.out_channels for m in large.encoder.net if isinstance(m, nn.Conv2d)]
+    assert convs == [48, 48, 96, 96, 192, 192] and sum(isinstance(m, nn.BatchNorm2d) for m in large.encoder.net) == 6
+    with pytest.raises(ValueError, match="divisible by 4"):
+        nets.ConvAutoencoder(1, 30)
+
+
+def test_code_sigma_is_learned():
+    torch.manual_seed(0)
+    ae = nets.ConvAutoencoder(1, 28, hidden=3, input_dropout=0.0).train()
+    x = torch.randn(8, 1, 28, 28)
+    head = ae.encoder.net[-1]
+    with torch.no_grad():  # σ = 0: the sampled code is μ; σ = 1 for unit 0 only: the code moves there only
+        head.weight[3:].zero_()
+        head.bias[3:].zero_()
+        assert torch.allclose(ae.encoder(x), ae.encode(x))
+        head.bias[3] = 1.0
+        diff = ae.encoder(x) - ae.encode(x)
+        assert diff[:, 0].abs().min() > 0 and torch.all(diff[:, 1:] == 0)
+    ae(x).pow(2).mean().backward()
+    assert head.weight.grad[3:].abs().sum() > 0  # the σ half of the head gets gradients
+
+
+def test_normal_stats_average_the_per_class_values():
+    x = torch.zeros(6, 1, 2, 2, dtype=torch.uint8)
+    x[:2] = 255  # class 0: all white (mean 1, std 0); class 1, four images: half 0, half 255 (mean 0.5)
+    x[2:, :, 0] = 255
+    mean, std = clad.normal_stats(x, np.array([0, 0, 1, 1, 1, 1]))
+    s1 = float(torch.tensor([1.0, 1, 0, 0] * 4).std())
+    assert mean == pytest.approx((0.75,)) and std == pytest.approx((s1 / 2,), abs=1e-6)  # not size-weighted
+    aug = clad.standardizer(mean, std)
+    assert torch.allclose(aug(x[:1], train=False), torch.full((1, 1, 2, 2), 0.25 / std[0]))
+    with pytest.raises(ValueError, match="std must be positive"):
+        clad.standardizer((0.5,), (0.0,))
+    with pytest.raises(ValueError, match="one class per image"):
+        clad.normal_stats(x, np.array([0, 1]))
+
+
+def test_odin_step_in_the_seeds_units():
+    assert clad.ODIN_SCALE == pytest.approx(161.392, abs=1e-3)  # 50 / (79 / 255)
+    assert clad.odin_pixel_step(1e-4, (0.3,)) == pytest.approx((1e-4 * 161.392 * 0.3,), rel=1e-4)
+    net, x = small_net(2), bars(8, True, 4)
+    aug = clad.standardizer((0.2,), (0.4,))
+    ours = clad.odin_normality(net, x, 1000.0, 1e-4, aug, device="cpu")  # step 1e-4 * 161 standardised units
+    manual = clad.odin_perturb(net, aug(x, train=False), 1000.0, 1e-4 * clad.ODIN_SCALE)
+    expect = F.softmax(net(manual).double() / 1000.0, 1).amax(1).detach().numpy()
+    assert np.allclose(ours, expect)
+    plain = clad.odin_normality(net, x, 1000.0, 1e-4, aug, device="cpu", scale=1.0)
+    assert not np.allclose(ours, plain)
 
 
 def test_train_autoencoder_lowers_the_loss():
     x = bars(64, False, 3)
     ae = nets.ConvAutoencoder(1, 28, 4)
-    log = clad.train_autoencoder(ae, x, epochs=4, batch_size=16, lr=3e-3, device="cpu", seed=0)
+    aug = clad.standardizer(*clad.normal_stats(x, np.zeros(len(x))))
+    log = clad.train_autoencoder(ae, x, epochs=4, batch_size=16, lr=3e-3, augment=aug, device="cpu", seed=0)
     assert len(log.losses) == 4 and log.losses[-1] < log.losses[0]
 
 
@@ -345,11 +436,15 @@ def test_ocsvm_and_the_chapter_grid(stripes, tmp_path):
     assert list(again["finished"]) == list(df["finished"])
     assert df.attrs == {"ran": 3, "stored": 0} and again.attrs == {"ran": 0, "stored": 3}
     assert list(chapter.auc_table(df).columns) == ["CLAD", "Deep SVDD", "OC-SVM"]
-    assert (chapter.with_paper(df)["paper"] == "—").all()  # no published numbers for this toy group
-    assert chapter.nmi_table(df).shape == (1, 6)
+    assert len(chapter.with_paper(df)) == 0  # no published numbers for this toy group: no rows of "—"
+    note = chapter.paper_note(df)
+    assert note[0].startswith("**No published number**: MNIST bars") and any("step scale" in n for n in note)
+    nmi = chapter.nmi_table(df)
+    assert nmi.shape == (1, 9) and not nmi.isna().any().any() and nmi["round cap"].iloc[0] == "2"
     card = chapter.run_card(dict(s, profile="smoke"), mixed, df)
-    assert card.loc["dataset", "value"] == "MNIST" and card.loc["runs", "value"].startswith("3 (3 trained now")
-    assert "width 4 (reduced" in card.loc["classifier", "value"]
+    assert card.loc["runs", "value"].startswith("3 (3 trained now")
+    assert "width 4 (reduced" in card.loc["MNIST", "value"] and "all training / all test" in card.loc["MNIST", "value"]
+    assert ".0 " not in card.loc["MNIST", "value"] and "1 epochs" in card.loc["MNIST", "value"]
 
 
 # ----------------------------------------------------------------------------------------------- the notebook
@@ -371,7 +466,77 @@ def test_notebook_runs_under_smoke(tmp_path, monkeypatch):
     import re
     wanted = set(re.findall(r"\{glue:text\}`([^`]+)`", source))
     assert wanted and wanted <= glued, wanted - glued
+    assert {"card", "claims"} <= glued  # the intro page collects every chapter's "claims"
     assert len(ResultStore(tmp_path / "results")) == 8
+    for c in nb["cells"]:  # no NaN in any displayed table
+        for o in c.get("outputs", []):
+            assert "NaN" not in "".join(o.get("data", {}).get("text/html", "")), c["source"]
+
+
+def test_notebook_cells_tagged():
+    nb = json.loads((ROOT / "notebooks" / "clad.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code[0]["metadata"]["tags"] == ["parameters"]  # stays visible
+    hide = {"remove-input", "hide-input", "remove-cell"}
+    assert all(hide & set(c["metadata"].get("tags", [])) for c in code[1:])
+
+
+def _frame(rows):
+    """Hand-made chapter records: (group, method, auc %, seed) on Fashion-MNIST TOP (4 of 10 classes), 1000 tests."""
+    import pandas as pd
+
+    return pd.DataFrame([{"dataset": "fmnist", "data": "Fashion-MNIST", "group": g, "method": m, "auc": a, "seed": sd,
+                          "n_test": 1000, "normal_class": (0, 2, 4, 6), "nmi": 0.5, "nmi_chance": 0.01}
+                         for g, m, a, sd in rows])
+
+
+def test_auc_se_hanley_mcneil_by_hand():
+    assert chapter.auc_se(0.5, 1, 1) == pytest.approx(0.5)
+    # A = 0.8, 10 and 10: Q1 = 2/3, Q2 = 1.28/1.8; var = (0.16 + 9 (Q1 - 0.64) + 9 (Q2 - 0.64)) / 100 = 0.0104
+    assert chapter.auc_se(0.8, 10, 10) == pytest.approx(math.sqrt(0.0104), rel=1e-6)
+    assert math.isnan(chapter.auc_se(0.8, 0, 10))
+
+
+def test_claims_on_hand_made_frames():
+    big = _frame([(g, m, a, 0) for g in ("TOP", "SHOE") for m, a in
+                  (("CLAD", 90.0), ("Deep SVDD", 70.0), ("OC-SVM", 75.0), ("HSC + OE", 95.0))])
+    mg = chapter.margins(big, "CLAD", ["Deep SVDD", "OC-SVM"])
+    assert list(mg["rival"]) == ["OC-SVM", "OC-SVM"] and list(mg["margin"]) == [15.0, 15.0]
+    # 400 normal, 600 anomalous test images; one seed: u² = SE(0.90)² + SE(0.75)² (no seed spread)
+    u = 100 * math.hypot(chapter.auc_se(0.90, 600, 400), chapter.auc_se(0.75, 600, 400))
+    assert mg["u"].iloc[0] == pytest.approx(u)
+    t = chapter.claims(big)
+    assert list(t.columns) == ["the paper", "this build", "criterion", "verdict"]
+    # HSC + OE (95) is ahead of CLAD (90) on both groups
+    assert list(t["verdict"]) == ["reproduced", "reproduced", "not reproduced", "reproduced"]
+    assert "2 u" in t["criterion"].iloc[0] and "paper: by 9.9–22.9 points over Deep SVDD" in t["the paper"].iloc[0]
+    # a margin within the noise on one group: partly; behind everywhere: not reproduced
+    mixed = _frame([("TOP", "CLAD", 90.0, 0), ("TOP", "OC-SVM", 75.0, 0), ("TOP", "Deep SVDD", 70.0, 0),
+                    ("SHOE", "CLAD", 80.5, 0), ("SHOE", "OC-SVM", 80.0, 0), ("SHOE", "Deep SVDD", 60.0, 0)])
+    assert chapter.claims(mixed)["verdict"].iloc[0] == "partly"
+    behind = _frame([("TOP", "CLAD", 60.0, 0), ("TOP", "Deep SVDD", 80.0, 0)])
+    assert chapter.claims(behind)["verdict"].iloc[:2].tolist() == ["not reproduced", "not reproduced"]
+    # seed spread enters u: two seeds 10 points apart make the same 15-point margin noise
+    noisy = _frame([("TOP", m, a, sd) for m, a0 in (("CLAD", 90.0), ("OC-SVM", 75.0)) for sd, a in
+                    ((0, a0 - 10), (1, a0 + 10))])
+    assert chapter.margins(noisy, "CLAD", ["OC-SVM"])["u"].iloc[0] > 10
+    assert chapter.claims(noisy)["verdict"].iloc[0] == "not reproduced"
+    none = _frame([("TOP", "HSC + OE", 90.0, 0)])
+    assert chapter.claims(none)["verdict"].iloc[0] == "not testable at this budget"
+    weak = big.assign(nmi=[0.05] * 4 + [0.5] * 4)
+    assert chapter.claims(weak)["verdict"].iloc[3] == "partly"
+
+
+def test_with_paper_only_matching_cells_and_no_nan():
+    df = _frame([("CUR", "CLAD", 40.0, 0), ("CUR", "HSC + OE", 90.0, 0), ("TOP", "CLAD", 70.0, 0)])
+    df.loc[:1, "dataset"], df.loc[:1, "data"] = "mnist", "MNIST"
+    df["auc_seed"] = [60.0, float("nan"), 70.0]
+    t = chapter.with_paper(df)
+    assert list(t.index) == [("MNIST", "CUR", "CLAD")] and not t.isna().any().any()
+    row = t.iloc[0]
+    assert (row["ours"], row["ours, seed's flip"], row["paper"], row["ours − paper"]) == (40.0, 60.0, 94.0, -54.0)
+    note = " ".join(chapter.paper_note(df))
+    assert "No published number**: Fashion-MNIST TOP" in note and "Not in the paper's table**: HSC + OE" in note
 
 
 def test_profiles_paper_uses_the_seed_settings():
@@ -381,8 +546,11 @@ def test_profiles_paper_uses_the_seed_settings():
     for (ds, group), cfg in cl.items():
         assert cfg.normal_class == data.super_category(ds, group)
         assert (cfg.k, cfg.clf_epochs, cfg.clf_lr, cfg.clf_width, cfg.temperature) == (10, 100, 1e-4, 64, 1000.0)
-        assert (cfg.hidden, cfg.eps) == ((200, 0.01) if ds == "cifar10" else (10, 1e-4))
+        hidden = (100 if group == "LIV" else 200) if ds == "cifar10" else 10  # run_cifar10.sh: LIV code size 100
+        assert (cfg.hidden, cfg.eps) == (hidden, 0.01 if ds == "cifar10" else 1e-4)
         assert cfg.n_train is None and cfg.dec_tol == 0.001
+        # run_*.sh: --cluster_model_pretrain_epochs 100 --cluster_model_train_epochs 100; config.py: batch 512
+        assert (cfg.ae_epochs, cfg.dec_max_rounds, cfg.ae_batch_size, cfg.dec_batch_size) == (100, 100, 512, 512)
     svdd = [cfg for lab, cfg in runs if lab["method"] == "Deep SVDD" and lab["dataset"] == "cifar10"]
     assert {(c.epochs, c.milestones, c.oe) for c in svdd} == {(200, (100, 150), None)}
     for p in ("smoke", "laptop"):
