@@ -47,7 +47,7 @@ from torch import nn
 
 from .augment import RECIPES, Augment, make_augment
 from .baselines import OCSVM
-from .config import RunSpec, check_choice, check_common, record_tail
+from .config import ConfigError, RunSpec, check_choice, check_common, record_tail
 from .data import _CHANNELS, _N_CLASSES, DATASETS, cached_split, subsample
 from .nets import ConvAutoencoder, ResNet18
 from .objectives import Objective
@@ -142,6 +142,20 @@ def target_distribution(q: torch.Tensor) -> torch.Tensor:
 def kl_div(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """KL(P‖Q) = Σ_j p_ij log(p_ij / q_ij), averaged over the rows (samples); 0 log 0 = 0."""
     return (torch.xlogy(p, p) - p * torch.log(q)).sum(1).mean()
+
+
+def _class_tuple(value: Any) -> tuple[int, ...]:
+    """A CLAD group's normal classes as a tuple of ints (one class given alone counts as a group of one); anything
+    else is a :class:`ConfigError` naming the value."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value),)
+    try:
+        out = tuple(value)
+    except TypeError:
+        raise ConfigError(f"normal_class={value!r} must be a class index or a tuple of them, e.g. (0, 2, 3)") from None
+    if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in out):
+        raise ConfigError(f"normal_class={value!r} must be a class index or a tuple of them, e.g. (0, 2, 3)")
+    return tuple(int(c) for c in out)
 
 
 @dataclass
@@ -323,7 +337,7 @@ class CLADConfig(RunSpec):
     KEY_VERSION: ClassVar[int] = 2
 
     def __post_init__(self):
-        object.__setattr__(self, "normal_class", tuple(int(c) for c in self.normal_class))
+        object.__setattr__(self, "normal_class", _class_tuple(self.normal_class))
         defaults = dict(SEED_DEFAULTS[_CHANNELS.get(self.dataset, 3)])
         defaults["hidden"] = SEED_HIDDEN.get((self.dataset, tuple(sorted(self.normal_class))), defaults["hidden"])
         for name in ("hidden", "eps"):
@@ -458,7 +472,7 @@ class OCSVMConfig(RunSpec):
     data_root: str | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "normal_class", tuple(int(c) for c in self.normal_class))
+        object.__setattr__(self, "normal_class", _class_tuple(self.normal_class))
         super().__post_init__()
 
     def validate(self) -> None:

@@ -556,3 +556,14 @@ def test_profiles_paper_uses_the_seed_settings():
     for p in ("smoke", "laptop"):
         s = chapters.settings("clad", p)
         assert s["dataset"] == "fmnist" and len(chapters.runs("clad", s)) == len(chapter.groups_of(s)) * 4
+
+
+def test_normal_class_given_alone_or_wrong():
+    """One class alone is a group of one; a value that names no classes fails with the value in the message."""
+    from adcore.clad import CLADConfig, OCSVMConfig
+    from adcore.config import ConfigError
+    assert CLADConfig(normal_class=3).normal_class == (3,)
+    for bad in ("x", None, (1.5, 2)):
+        for cls in (CLADConfig, OCSVMConfig):
+            with pytest.raises(ConfigError, match="normal_class="):
+                cls(normal_class=bad)
