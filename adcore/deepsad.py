@@ -97,7 +97,7 @@ class SADConfig(RunSpec):
     weight_decay: float = 5e-7
     batch_size: int = 128
     eta: float = 1.0  # Deep SAD
-    nu: float = 0.1  # soft-boundary Deep SVDD, OC-SVM, and the baselines' calibration criterion
+    nu: float = 0.1  # soft-boundary Deep SVDD, OC-SVM and SSAD
     warm_up: int = 10  # soft-boundary: epochs before R is updated
     kappa: float = 1.0  # SSAD
     gammas: tuple[float, ...] | None = None  # RBF grid of OC-SVM and SSAD (None: 2^-7 ... 2^2)
