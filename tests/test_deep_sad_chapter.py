@@ -141,5 +141,6 @@ def test_transfer_and_ocsvm_tables_and_run_card():
         set(card.index)
     text = " ".join(card["value"])
     assert ".0 " not in text and "nan" not in text.lower()
-    assert "normal classes (a) 0, 1, 2 / (b) 0, 1, 2 / (c) 0, 1, 2; 500 normal training images" in \
+    assert "normal classes (a) 0, 1, 2 / (b) 0, 1, 2 / (c) 0, 1; 500 normal training images" in \
         card.loc["Fashion-MNIST", "value"]
+    assert card.loc["seeds (images / tabular)", "value"] == "1 / 2" and "seeds" not in card.index
