@@ -94,6 +94,9 @@ def test_semidgm_seed_sizes_and_lenet_classifier():
     y = np.r_[np.zeros(36), -np.ones(4)].astype(int)
     s = make_baseline("semidgm", epochs=1, batch_size=16, **spec).fit(X, y).score(X)
     assert s.shape == (40,) and np.all((s >= 0) & (s <= 1))
+    # one labelled sample: the labelled term is left out (the seed's y.nelement() < 2), the BatchNorm LeNet trains
+    y1 = np.r_[np.zeros(39), -1].astype(int)
+    assert np.isfinite(make_baseline("semidgm", epochs=1, batch_size=16, **spec).fit(X, y1).losses[0])
 
 
 def test_holdout_is_stratified_and_disjoint():
