@@ -6,11 +6,17 @@ Unsupervised methods (OC-SVM, KDE, Isolation Forest) train on the samples that a
 SSAD and SemiDGM use the labels. The hybrid variants of the paper are these same classes fitted on the codes of
 a pretrained autoencoder (``adcore.deepsad`` does that).
 
-Hyper-parameters are chosen without the test set. The seeds pick them by AUC on 10 % of the *test* set; here a
-stratified 20 % of the *training* data is held out instead. When the held-out part contains labelled anomalies,
-the criterion is the AUC of labelled anomalies against the rest of the held-out data; without labels (the
-unsupervised setting) it is calibration: the candidate whose held-out false-alarm rate at the training scores'
-(1 - nu)-quantile is closest to nu. The chosen model is refitted on all training data.
+Hyper-parameters (the RBF width gamma of OC-SVM and SSAD) are chosen without the test set by default. When the
+training data hold labelled anomalies, a stratified 20 % of them is held out and the criterion is the AUC of the
+held-out labelled anomalies against the rest of the held-out data. Without labels (the unsupervised setting) no
+held-out score can rank the widths: a false-alarm criterion on held-out normal data (the width whose false-alarm
+rate at the training scores' (1 - nu)-quantile is closest to nu) always prefers the smoothest boundary, i.e. the
+smallest gamma of any grid, so it does not select. The label-free choice is instead the median heuristic,
+gamma = 1 / median ||x_i - x_j||^2 over pairs of training samples: the kernel's width is the typical distance
+between training points, so the Gram matrix is neither close to the identity (every point its own support
+vector) nor close to a constant (a single blob). It is computed, not picked from the grid. The chosen model is
+refitted on all training data. ``fit(X, y, val=(X_val, y_val))`` instead picks the grid value with the best AUC
+on a labelled validation set: the seeds' protocol, whose validation set is 10 % of the test set.
 """
 from __future__ import annotations
 
@@ -51,6 +57,19 @@ def holdout(y: np.ndarray, frac: float = 0.2, seed: int = 0) -> tuple[np.ndarray
     return np.sort(np.concatenate(fit)), np.sort(np.concatenate(val))
 
 
+def median_gamma(X: np.ndarray, seed: int = 0, max_samples: int = 1000) -> float:
+    """The median heuristic for the RBF kernel exp(-gamma ||x - y||^2): 1 / the median squared distance between
+    distinct training samples (at most ``max_samples`` of them, drawn with ``seed``)."""
+    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+    if len(X) > max_samples:
+        X = X[np.sort(np.random.default_rng([seed, 11]).choice(len(X), max_samples, replace=False))]
+    d = _sq_dists(X, X)[np.triu_indices(len(X), 1)]
+    med = float(np.median(d)) if len(d) else 0.0
+    if not med > 0:
+        raise ValueError("median heuristic: the training samples do not differ (median distance 0)")
+    return 1.0 / med
+
+
 class Baseline:
     """Base class: subclasses implement ``_fit(X, y, param)`` -> model and ``_score(model, X)``; ``grid`` lists
     the candidate values of the one selected hyper-parameter (empty: nothing to select)."""
@@ -73,11 +92,18 @@ class Baseline:
     def _train_part(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (X, y) if self.uses_labels else (X[y != -1], y[y != -1])
 
-    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> "Baseline":
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None,
+            val: tuple[np.ndarray, np.ndarray] | None = None) -> "Baseline":
+        """Fit on (X, semi-labels y); ``val``: (features, 0/1 anomaly labels) on which the grid value with the best
+        AUC is chosen (the seeds' protocol) instead of the training-data criterion."""
         X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
         y = _labels(X, y)
         param = None
-        if len(self.grid) > 1:
+        if val is not None and len(self.grid) > 1:
+            param, table = self.select_on(X, y, *val)
+            self.selected = {"param": param, "criterion": "AUC on 10 % of the test set (the seeds' protocol)",
+                             "table": table}
+        elif len(self.grid) > 1:
             param, table, criterion = self.select(X, y)
             self.selected = {"param": param, "criterion": criterion, "table": table}
         elif len(self.grid) == 1:
@@ -87,28 +113,36 @@ class Baseline:
         return self
 
     def select(self, X: np.ndarray, y: np.ndarray) -> tuple[Any, list[tuple[Any, float]], str]:
-        """Pick the grid value by the held-out criterion of the module docstring."""
+        """Pick the hyper-parameter by the training-data criterion of the module docstring: held-out AUC of the
+        labelled anomalies, or without them the median heuristic (:func:`median_gamma`)."""
         fit_idx, val_idx = holdout(y, self.val_frac, self.seed)
         y_val = y[val_idx]
-        supervised = bool((y_val == -1).any() and (y_val != -1).any())
+        if not ((y_val == -1).any() and (y_val != -1).any()):
+            Xu = self._train_part(X, y)[0]
+            return median_gamma(Xu, self.seed), [], "median heuristic (label-free)"
         Xf, yf = self._train_part(X[fit_idx], y[fit_idx])
+        table = self._grid_aucs(Xf, yf, X[val_idx], (y_val == -1).astype(int))
+        return max(table, key=lambda t: t[1])[0], table, "held-out AUC (labelled anomalies)"
+
+    def select_on(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
+                  ) -> tuple[Any, list[tuple[Any, float]]]:
+        """The grid value whose model, fitted on all training data, has the best AUC on (X_val, y_val); the first
+        of equals, as the seeds' strict ``>``."""
+        X_val = np.asarray(X_val, dtype=np.float64).reshape(len(X_val), -1)
+        table = self._grid_aucs(*self._train_part(X, y), X_val, np.asarray(y_val))
+        return max(table, key=lambda t: t[1])[0], table
+
+    def _grid_aucs(self, Xf, yf, X_val, y_val) -> list[tuple[Any, float]]:
         table = []
         for p in self.grid:
             try:
                 model = self._fit(Xf, yf, p)
             except (ValueError, ArithmeticError):
                 continue  # e.g. an infeasible or failed QP for this value
-            s_val = self._score(model, X[val_idx])
-            if supervised:
-                crit = roc_auc_score((y_val == -1).astype(int), s_val)
-            else:
-                threshold = np.quantile(self._score(model, Xf[yf != -1]), 1 - self.nu)
-                crit = -abs(float(np.mean(s_val[y_val != -1] > threshold)) - self.nu)
-            table.append((p, float(crit)))
+            table.append((p, float(roc_auc_score(y_val, self._score(model, X_val)))))
         if not table:
             raise ValueError(f"{self.name}: no grid value could be fitted")
-        best = max(table, key=lambda t: t[1])[0]
-        return best, table, "held-out AUC (labelled anomalies)" if supervised else "held-out calibration"
+        return table
 
     def score(self, X: np.ndarray) -> np.ndarray:
         if self.model is None:
@@ -118,7 +152,8 @@ class Baseline:
 
 
 class OCSVM(Baseline):
-    """One-class SVM (Schölkopf et al.), RBF kernel, nu = 0.1, gamma selected from 2^-7 ... 2^2."""
+    """One-class SVM (Schölkopf et al.), RBF kernel, nu = 0.1; gamma by the median heuristic (no labels), or
+    selected from 2^-7 ... 2^2 (see the module docstring)."""
 
     name = "ocsvm"
 
@@ -243,7 +278,7 @@ def ssad_dual(K: np.ndarray, y: np.ndarray, kappa: float = 1.0, Cp: float = 1.0,
 
 class SSAD(Baseline):
     """Convex semi-supervised AD (Görnitz et al., JAIR 2013), RBF kernel, dual QP solved by cvxopt; gamma
-    selected from 2^-7 ... 2^2. ``kappa`` enters the QP (the seed accepts it but never passes it on); the box
+    selected from 2^-7 ... 2^2 (the median heuristic without labelled anomalies; see the module docstring). ``kappa`` enters the QP (the seed accepts it but never passes it on); the box
     constraints are the seed's Cp = Cu = Cn = 1. Score: rho - <w, phi(x)>."""
 
     name = "ssad"
@@ -296,16 +331,57 @@ def _mlp(dims: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class M2(nn.Module):
-    """q(y|x) (one hidden layer), q(z|x,y) and p(x|y,z) (MLPs), Bernoulli likelihood, N(0, I) prior on z and a
-    uniform prior on y in {0: normal, 1: anomaly}."""
+# The Deep SAD seed's M2 per dataset (``networks/main.py``): latent size z, hidden sizes h, and the classifier
+# q(y|x): the dataset's Deep SAD LeNet with a linear 2-way head for images, one hidden layer of h[0] for tabular data.
+SEMIDGM_SPECS: dict[str, tuple[int, tuple[int, ...], str | None]] = {
+    "mnist": (32, (128, 64), "mnist_lenet_sad"),
+    "fmnist": (64, (256, 128), "fmnist_lenet_sad"),
+    "cifar10": (128, (512, 256), "cifar10_lenet_sad"),
+    "arrhythmia": (32, (128, 64), None),
+    "cardio": (8, (32, 16), None),
+    "satellite": (8, (32, 16), None),
+    "satimage-2": (8, (32, 16), None),
+    "shuttle": (8, (32, 16), None),
+    "thyroid": (4, (32, 16), None),
+}
 
-    def __init__(self, x_dim: int, z_dim: int, h_dims: Sequence[int]):
+
+def semidgm_spec(dataset: str, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """SemiDGM's keywords for a dataset: the seed's sizes and classifier where the seed has them, else
+    :class:`SemiDGM`'s defaults (chosen by the input width)."""
+    if dataset not in SEMIDGM_SPECS:
+        return {}
+    z, h, clf = SEMIDGM_SPECS[dataset]
+    return {"z_dim": z, "h_dims": list(h), "classifier": clf, "input_shape": tuple(input_shape) if clf else None}
+
+
+class M2(nn.Module):
+    """q(y|x), q(z|x,y) and p(x|y,z) (MLPs), Bernoulli likelihood, N(0, I) prior on z and a uniform prior on y in
+    {0: normal, 1: anomaly}. q(y|x) is one hidden layer of h[0] units, or (``classifier``, a Deep SAD network name)
+    that network on the inputs reshaped to ``input_shape``, then a linear layer to the two logits. Every linear layer
+    is Xavier-normal with zero bias, convolutions keep PyTorch's default (the seed's ``DeepGenerativeModel``)."""
+
+    def __init__(self, x_dim: int, z_dim: int, h_dims: Sequence[int], classifier: str | None = None,
+                 input_shape: tuple[int, ...] | None = None):
         super().__init__()
+        from .nets import make_sad_net
+
         h = list(h_dims)
         self.encoder = _mlp([x_dim + 2] + h + [2 * z_dim])
         self.decoder = _mlp([z_dim + 2] + h[::-1] + [x_dim])
-        self.classifier = _mlp([x_dim, h[0], 2])
+        if classifier is None:
+            self.classifier = _mlp([x_dim, h[0], 2])
+        else:
+            if input_shape is None or math.prod(input_shape) != x_dim:
+                raise ValueError(f"classifier {classifier!r} needs input_shape with {x_dim} values, not "
+                                 f"{input_shape!r}")
+            body = make_sad_net(classifier)
+            self.classifier = nn.Sequential(nn.Unflatten(1, tuple(input_shape)), body, nn.Linear(body.rep_dim, 2))
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_normal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         self.z_dim = z_dim
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
@@ -334,16 +410,20 @@ class SemiDGM(Baseline):
     normals are y = 0, labelled anomalies y = 1, unlabelled samples are marginalised over y; the score is
     q(y = 1 | x). Loss per step: mean U over an unlabelled batch + mean (-ELBO + alpha * cross-entropy) over a
     labelled batch; ``alpha=None`` is Kingma et al.'s 0.1 * N, spread over the n_l labelled samples
-    (0.1 * N / n_l per labelled sample). Needs labelled anomalies."""
+    (0.1 * N / n_l per labelled sample). Needs labelled anomalies. With fewer than two labelled samples the labelled
+    term is left out, as the seed does (a BatchNorm classifier cannot train on one sample). ``classifier`` and
+    ``input_shape``: see :class:`M2` (:func:`semidgm_spec` gives the seed's per dataset)."""
 
     name = "semidgm"
     uses_labels = True
 
     def __init__(self, z_dim: int | None = None, h_dims: Sequence[int] | None = None, alpha: float | None = None,
                  epochs: int = 50, lr: float = 1e-3, batch_size: int = 128, weight_decay: float = 1e-6,
-                 device: str | None = None, **kw):
+                 device: str | None = None, classifier: str | None = None,
+                 input_shape: tuple[int, ...] | None = None, **kw):
         super().__init__(**kw)
         self.z_dim, self.h_dims, self.alpha = z_dim, h_dims, alpha
+        self.classifier, self.input_shape = classifier, input_shape
         self.epochs, self.lr, self.batch_size, self.weight_decay, self.device = epochs, lr, batch_size, \
             weight_decay, device
         self.losses: list[float] = []
@@ -364,7 +444,7 @@ class SemiDGM(Baseline):
         d = X.shape[1]
         z_dim = self.z_dim or (32 if d >= 100 else 8)
         h_dims = self.h_dims or ([128, 64] if d >= 100 else [32, 16])
-        model = M2(d, z_dim, h_dims).to(dev)
+        model = M2(d, z_dim, h_dims, self.classifier, self.input_shape).to(dev)
         xt = torch.as_tensor(X, dtype=torch.float32, device=dev)
         lab = torch.as_tensor(np.flatnonzero(y != 0), device=dev)
         unl = torch.as_tensor(np.flatnonzero(y == 0), device=dev)
@@ -382,9 +462,11 @@ class SemiDGM(Baseline):
             steps = max(len(unl) // bs, 1)
             for _ in range(steps):
                 iu, il = unl[u_stream.take(bs)], l_stream.take(min(bs, len(lab)))
-                xl, yl = xt[lab[il]], y_lab[il]
-                ce = -(yl * torch.log(model.classify(xl) + 1e-8)).sum(1)
-                loss = model.unlabelled_loss(xt[iu]).mean() + (model.neg_elbo(xl, yl) + alpha * ce).mean()
+                loss = model.unlabelled_loss(xt[iu]).mean()
+                if len(il) >= 2:
+                    xl, yl = xt[lab[il]], y_lab[il]
+                    ce = -(yl * torch.log(model.classify(xl) + 1e-8)).sum(1)
+                    loss = loss + (model.neg_elbo(xl, yl) + alpha * ce).mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -3,16 +3,26 @@
 A run is one method on one semi-supervised setting (dataset, normal class, ratios of labelled normals,
 labelled anomalies and pollution, known anomaly classes, seed). Methods:
 
-* deep, on the seeds' bias-free networks, initialised from a pretrained autoencoder (``pretrain``):
-  ``deepsad`` (labels +1/0/-1, eta), ``deepsvdd`` (one-class), ``deepsvdd_soft`` (soft-boundary, nu);
+* deep, on the seeds' bias-free networks, initialised from a pretrained autoencoder (``pretrain``,
+  ``transfer``): ``deepsad`` (labels +1/0/-1, eta), ``deepsvdd`` (one-class), ``deepsvdd_soft`` (soft-boundary,
+  nu);
 * ``ae``: the pretrained autoencoder itself, scored by reconstruction error;
 * the baselines of :mod:`adcore.baselines` (``ocsvm``, ``kde``, ``isoforest``, ``ssad``, ``semidgm``), on the raw
   features or, with ``hybrid=True``, on the autoencoder's codes.
 
-Unsupervised methods (Deep SVDD, the autoencoder, OC-SVM, KDE, Isolation Forest) never see the labelled
-anomalies: they train on the unlabelled samples and the labelled normals. The autoencoder is pretrained on that
-same part of the training set, so Deep SAD and Deep SVDD start from the same network and c, and differ only in
-the use of labels. (The Deep SAD seed pretrains on all training data, labelled anomalies included.)
+As in the Deep SAD seed, the autoencoder is pretrained on the whole training set of a run, labelled anomalies
+included, and the centre c of every deep method is the mean output of its initial network on the run's training
+set, taken in the order of one shuffled epoch with the last incomplete batch dropped (the seed's ``train_loader``
+with ``drop_last=True``): for Deep SAD that set holds the labelled anomalies. Unsupervised methods (Deep SVDD, the
+autoencoder, OC-SVM, KDE, Isolation Forest) never see labelled anomalies: their canonical configuration is the
+same training set without them (``ratio_known_outlier=0``; the pollution is drawn independently of it), so Deep
+SVDD at any ratio of labelled anomalies is one run, with its own autoencoder and centre.
+
+``transfer`` says what the network takes from the pretrained autoencoder: ``"full"``, every tensor of the encoder
+(the intent of the seeds and of both papers); ``"seed"``, what the Deep SAD seed's code does, which is nothing (its
+key filter matches no key, see :mod:`adcore.pretrain`): the network keeps its random initialisation, the
+autoencoder only serves the hybrid baselines. ``"seed"`` is therefore the same computation as ``pretrain=False``
+and shares its key.
 
 ``SADConfig.canonical()`` resets every field a method does not use (Deep SVDD has no use for the ratio of
 labelled anomalies, OC-SVM none for epochs, Deep SAD without any label is Deep SVDD), and ``key()`` is the key of
@@ -31,7 +41,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from .baselines import BASELINES, make_baseline, torch_threads
+from .baselines import BASELINES, make_baseline, semidgm_spec, torch_threads
 from .config import RunSpec, check_choice, check_common, record_tail
 from .data import _N_CLASSES, cached_images, subsample
 from .nets import make_sad_net, mlp_for, n_params, sad_net_for
@@ -45,6 +55,8 @@ DEEP = ("deepsad", "deepsvdd", "deepsvdd_soft")
 METHODS = DEEP + ("ae",) + BASELINES
 UNSUPERVISED = ("deepsvdd", "deepsvdd_soft", "ae", "ocsvm", "kde", "isoforest")
 HYBRID = ("ocsvm", "kde", "isoforest", "ssad", "semidgm")
+TRANSFERS = ("full", "seed")
+SELECTIONS = ("heldout", "test10")
 
 # Which fields each kind of method reads (everything else is reset by canonical()).
 _AE_FIELDS = ("net", "rep_dim", "pretrain", "ae_epochs", "ae_lr", "ae_milestones", "ae_weight_decay")
@@ -53,7 +65,13 @@ _TRAIN_FIELDS = ("epochs", "lr", "milestones", "weight_decay")
 
 @dataclass(frozen=True)
 class SADConfig(RunSpec):
-    """Every setting of one Deep SVDD / Deep SAD chapter run. Defaults are the Deep SAD seed's."""
+    """Every setting of one Deep SVDD / Deep SAD chapter run. Defaults are the Deep SAD seed's, except
+    ``transfer`` ("full": the pretrained encoder really initialises the network) and ``selection`` ("heldout":
+    the baselines' RBF width chosen without the test set)."""
+
+    # 2: PyTorch's default initialisation, the autoencoder's mean loss on all training data, the seed's centre,
+    # truncated counts, the seed's SemiDGM sizes and classifier, the new label-free OC-SVM / SSAD criterion.
+    KEY_VERSION = 2
 
     dataset: str = "fmnist"  # an image dataset (fmnist, mnist, cifar10) or a tabular one (sk-wdbc, sk-wine, ODDS)
     normal_class: int = 0  # images: the normal class (one-vs-rest); tabular sets have one normal class
@@ -68,6 +86,7 @@ class SADConfig(RunSpec):
     net: str | None = None  # None: the seed's network for the dataset
     rep_dim: int | None = None
     pretrain: bool = True
+    transfer: str = "full"  # "full": the encoder's weights initialise the network; "seed": nothing copied
     ae_epochs: int = 150
     ae_lr: float = 1e-4
     ae_milestones: tuple[int, ...] = ()
@@ -78,10 +97,11 @@ class SADConfig(RunSpec):
     weight_decay: float = 5e-7
     batch_size: int = 128
     eta: float = 1.0  # Deep SAD
-    nu: float = 0.1  # soft-boundary Deep SVDD, OC-SVM, and the baselines' calibration criterion
+    nu: float = 0.1  # soft-boundary Deep SVDD, OC-SVM and SSAD
     warm_up: int = 10  # soft-boundary: epochs before R is updated
     kappa: float = 1.0  # SSAD
     gammas: tuple[float, ...] | None = None  # RBF grid of OC-SVM and SSAD (None: 2^-7 ... 2^2)
+    selection: str = "heldout"  # OC-SVM / SSAD: "heldout" (training data only) or "test10" (the seeds' protocol)
     dgm_epochs: int = 50  # SemiDGM
     dgm_lr: float = 1e-3
     n_train: int | None = None  # subsample the normal training samples
@@ -91,6 +111,8 @@ class SADConfig(RunSpec):
 
     def validate(self) -> None:
         check_choice("method", self.method, METHODS)
+        check_choice("transfer", self.transfer, TRANSFERS)
+        check_choice("selection", self.selection, SELECTIONS)
         check_common(self, positive=("epochs", "ae_epochs", "batch_size", "dgm_epochs"),
                      rates=("lr", "ae_lr", "dgm_lr"), fractions=("ratio_known_normal", "ratio_known_outlier",
                                                                  "ratio_pollution", "nu"))
@@ -113,6 +135,10 @@ class SADConfig(RunSpec):
             c = c.replace(hybrid=False)
         if m == "ae":
             c = c.replace(pretrain=True)
+        if m in DEEP and (c.transfer == "seed" or not c.pretrain):
+            c = c.replace(pretrain=False, transfer="seed")  # nothing reaches the network: no autoencoder needed
+        elif m not in DEEP:
+            c = c.replace(transfer=d.transfer)
         uses_ae = m in DEEP or m == "ae" or c.hybrid
         reset = []
         if not uses_ae:
@@ -132,7 +158,7 @@ class SADConfig(RunSpec):
         if m != "ssad":
             reset.append("kappa")
         if m not in ("ocsvm", "ssad"):
-            reset.append("gammas")
+            reset += ["gammas", "selection"]
         if m != "semidgm":
             reset += ["dgm_epochs", "dgm_lr"]
         if is_tabular(c.dataset):
@@ -211,11 +237,11 @@ _AE_CACHE: dict[str, tuple[dict, dict]] = {}
 
 
 def pretrained_autoencoder(cfg: SADConfig, data: SADData, device: torch.device, progress: bool = False):
-    """The autoencoder of ``cfg`` pretrained on the unlabelled part of its training set; cached per process by
-    the network, the training hyper-parameters and the exact training samples. Returns (ae, info)."""
-    mask = data.unlabelled_mask
-    idx = np.sort(data.train_idx[mask])
-    order = np.argsort(data.train_idx[mask], kind="stable")
+    """The autoencoder of ``cfg`` pretrained on its whole training set (labelled anomalies included, as the Deep SAD
+    seed), with the seed's loss (the mean squared error); cached per process by the network, the training
+    hyper-parameters and the exact training samples. Returns (ae, info)."""
+    idx = np.sort(data.train_idx)
+    order = np.argsort(data.train_idx, kind="stable")
     name = net_name(cfg, data)
     ident = repr((cfg.dataset, cfg.preprocess, name, cfg.rep_dim, cfg.ae_epochs, cfg.ae_lr, cfg.ae_milestones,
                   cfg.ae_weight_decay, cfg.batch_size, cfg.seed, str(device)))
@@ -227,15 +253,40 @@ def pretrained_autoencoder(cfg: SADConfig, data: SADData, device: torch.device, 
         return ae.to(device), {**info, "ae_cached": True}
     seed_everything(cfg.seed)
     ae = make_sad_net(name, cfg.rep_dim, decoder=True)
-    x = data.train_x[torch.from_numpy(np.flatnonzero(mask)[order])]
+    x = data.train_x[torch.from_numpy(order)]
     log = pretrain(ae, x, epochs=cfg.ae_epochs, lr=cfg.ae_lr, milestones=cfg.ae_milestones,
                    weight_decay=cfg.ae_weight_decay, batch_size=cfg.batch_size, device=device, seed=cfg.seed,
-                   progress=progress)
+                   progress=progress, reduction="mean")
     info = {"ae_time": log.train_time, "ae_final_loss": log.losses[-1] if log.losses else None, "ae_cached": False}
     if len(_AE_CACHE) >= 8:
         _AE_CACHE.pop(next(iter(_AE_CACHE)))
     _AE_CACHE[key] = ({k: v.detach().cpu().clone() for k, v in ae.state_dict().items()}, info)
     return ae, info
+
+
+@torch.no_grad()
+def seed_center(net: torch.nn.Module, x: torch.Tensor, batch_size: int, seed: int, device: torch.device
+                ) -> torch.Tensor:
+    """The mean output of ``net`` (eval mode) over ``x`` as the Deep SAD seed's ``init_center_c`` sees it: one pass
+    of its training loader (shuffled, ``drop_last=True``), so the ``len(x) % batch_size`` samples of a random
+    permutation (drawn with ``seed``) are left out; all of ``x`` when it holds fewer than one batch."""
+    n = len(x)
+    keep = n - n % batch_size if n >= batch_size else n
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:keep]
+    net.to(device).eval()
+    xs = x[perm.sort().values]
+    return torch.cat([net(xs[i:i + 1024].to(device)) for i in range(0, len(xs), 1024)]).mean(0)
+
+
+def _test10(test_y: np.ndarray, seed: int) -> np.ndarray:
+    """The seeds' validation set for OC-SVM / SSAD: int(10 %) of the test set, normals and anomalies in the test
+    set's proportions (each count truncated), drawn at random (with ``seed``); indices into the test set."""
+    n = len(test_y)
+    n_val = int(0.1 * n)
+    n_norm, n_out = int(n_val * np.mean(test_y == 0)), int(n_val * np.mean(test_y == 1))
+    perm = np.random.default_rng([seed, 10]).permutation(n)
+    norm, out = perm[test_y[perm] == 0][:n_norm], perm[test_y[perm] == 1][:n_out]
+    return np.concatenate([norm, out])
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -260,11 +311,11 @@ def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
         objective = make_objective("deepsad_semi" if m == "deepsad" else m, **okw)
         seed_everything(cfg.seed)
         net = make_sad_net(net_name(cfg, data), cfg.rep_dim)
-        if ae is not None:
-            extra["transferred"] = len(init_from_pretrained(net, ae))
+        extra["transferred"] = len(init_from_pretrained(net, ae)) if ae is not None else 0
         mask = np.ones(len(data.train_semi), bool) if m == "deepsad" else data.unlabelled_mask
         x = data.train_x[torch.from_numpy(np.flatnonzero(mask))]
         targets = torch.from_numpy(data.train_semi[mask]) if m == "deepsad" else None
+        objective.set_center(seed_center(net, x, cfg.batch_size, cfg.seed, dev))
         log = train(net, objective, x, targets=targets, epochs=cfg.epochs, lr=cfg.lr, milestones=cfg.milestones,
                     weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, device=dev, seed=cfg.seed,
                     progress=progress)
@@ -275,7 +326,7 @@ def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
                      radius=getattr(objective, "R", None))
     elif m == "ae":
         train_time, t1 = 0.0, time.perf_counter()
-        scores = score(ReconstructionError(ae), Reconstruction(), data.test_x, device=dev)
+        scores = score(ReconstructionError(ae, reduction="mean"), Reconstruction(), data.test_x, device=dev)
     else:
         kw: dict[str, Any] = {"seed": cfg.seed, "nu": cfg.nu}
         if m == "ssad":
@@ -284,12 +335,18 @@ def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
             kw["gammas"] = tuple(cfg.gammas)
         if m == "semidgm":
             kw.update(epochs=cfg.dgm_epochs, lr=cfg.dgm_lr, batch_size=cfg.batch_size, device=str(dev))
+            if not cfg.hybrid:
+                kw.update(semidgm_spec(cfg.dataset, tuple(data.train_x.shape[1:])))
         model = make_baseline(m, **kw)
         if cfg.hybrid:
             feats_train, feats_test = encode(ae.encoder, data.train_x, dev), encode(ae.encoder, data.test_x, dev)
         else:
             feats_train, feats_test = data.train_x, data.test_x
-        model.fit(feats_train.flatten(1).numpy(), data.train_semi)
+        fit_kw = {}
+        if m in ("ocsvm", "ssad") and cfg.selection == "test10":
+            val = _test10(data.test_y, cfg.seed)
+            fit_kw["val"] = (feats_test[torch.from_numpy(val)].flatten(1).numpy(), data.test_y[val])
+        model.fit(feats_train.flatten(1).numpy(), data.train_semi, **fit_kw)
         train_time = time.perf_counter() - t0
         t1 = time.perf_counter()
         scores = model.score(feats_test.flatten(1).numpy())

@@ -329,9 +329,12 @@ SAD_NETS: dict[str, tuple[str, tuple, int]] = {
 
 
 def make_sad_net(name: str, rep_dim: int | None = None, decoder: bool = False) -> nn.Module:
-    """A bias-free Deep SVDD / Deep SAD network by name (Xavier init); ``decoder=True`` returns the
-    :class:`AutoEncoder` whose encoder is that network. ``mlp:<x_dim>`` is a generic tabular net
-    x_dim -> [32, 16] -> 8."""
+    """A bias-free Deep SVDD / Deep SAD network by name; ``decoder=True`` returns the :class:`AutoEncoder` whose
+    encoder is that network. ``mlp:<x_dim>`` is a generic tabular net x_dim -> [32, 16] -> 8.
+
+    Initialised as the Deep SAD seed's networks: PyTorch's default initialisation of every layer (uniform, bound
+    1 / sqrt(fan_in)), except the CIFAR-10 decoder's transposed convolutions, which the seed draws Xavier-uniform
+    with the LeakyReLU gain. The layers are built in the seed's order, so one seed draws the same kinds of weights."""
     if name.startswith("mlp:") and name[4:].isdigit():
         kind, spec, default_rep = "mlp", (int(name[4:]), [32, 16]), 8
     elif name in SAD_NETS:
@@ -343,11 +346,15 @@ def make_sad_net(name: str, rep_dim: int | None = None, decoder: bool = False) -
         channels, spatial, hidden, size = spec
         enc: nn.Module = SADLeNet(channels, spatial, rep_dim, hidden)
         dec: nn.Module | None = SADLeNetDecoder(channels, size, rep_dim, hidden) if decoder else None
+        if dec is not None and size == 32:  # the seed's CIFAR10_LeNet_Decoder
+            for m in dec.modules():
+                if isinstance(m, nn.ConvTranspose2d):
+                    nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain("leaky_relu"))
     else:
         x_dim, h_dims = spec
         enc = MLP(x_dim, list(h_dims), rep_dim)
         dec = MLPDecoder(x_dim, list(h_dims), rep_dim) if decoder else None
-    return xavier_init(AutoEncoder(enc, dec) if decoder else enc)
+    return AutoEncoder(enc, dec) if decoder else enc
 
 
 def sad_net_for(dataset: str) -> str:

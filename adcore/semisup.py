@@ -4,13 +4,15 @@ Training data carry semi-labels: +1 labelled normal, 0 unlabelled, -1 labelled a
 number of known anomaly classes define the training set (Ruff et al., ICLR 2020, and their seed
 lukasruff/Deep-SAD-PyTorch, ``create_semisupervised_setting``):
 
-* every normal training sample is used: known (labelled) normals + unlabelled normals = all normals;
+* every normal training sample is used: known (labelled) normals + unlabelled normals = all normals (to within
+  the truncation below);
 * known anomalies = ``ratio_known_outlier`` x the whole training set, drawn from the known anomaly classes;
 * unlabelled anomalies (pollution) = ``ratio_pollution`` x the unlabelled part, drawn from all anomaly classes;
 * known normals = ``ratio_known_normal`` x the whole training set.
 
-The four counts solve a 4 x 4 linear system; they are rounded to the nearest integer and the normals are split
-exactly, so every constraint holds to within one sample. Two choices differ from the seed and are deliberate:
+The four counts solve a 4 x 4 linear system and are truncated to integers (``int()``), as the seed does; a
+count whose solution is 3.9999 is therefore 3, and the normal samples used may fall one short of all of them. Two
+choices differ from the seed and are deliberate:
 pollution and known anomalies are disjoint (the seed can draw the same image as both), and the pollution is
 drawn first with its own random stream, so the unlabelled part of the training set depends only on
 ``ratio_pollution`` and the seed, not on how many anomalies are labelled. Unsupervised methods, which never see
@@ -57,8 +59,7 @@ def semisupervised_counts(n_normal: int, ratio_known_normal: float = 0.0, ratio_
                   [-rko, -rko, -rko, 1 - rko],
                   [0, -rp, 1 - rp, 0]], dtype=float)
     x = np.linalg.solve(a, np.array([n_normal, 0, 0, 0], dtype=float))
-    kn = int(round(x[0]))
-    return Counts(kn, n_normal - kn, int(round(x[2])), int(round(x[3])))
+    return Counts(*(int(v) for v in x))  # truncated, as the seed's int(x[i])
 
 
 def known_classes(outlier_classes: Sequence[int], n_known: int, known_class: int | None, seed: int) -> tuple:
@@ -113,7 +114,8 @@ def make_semisupervised(labels: np.ndarray, normal_classes: Sequence[int], outli
                          f"known classes {tuple(known_outlier_classes)}")
     known_out = np.random.default_rng([seed, 3]).choice(candidates, counts.known_outlier, replace=False)
     perm = np.random.default_rng([seed, 4]).permutation(idx_normal)
-    known_norm, unl_norm = perm[:counts.known_normal], perm[counts.known_normal:]
+    known_norm = perm[:counts.known_normal]
+    unl_norm = perm[counts.known_normal:counts.known_normal + counts.unlabelled_normal]
     idx = np.concatenate([known_norm, unl_norm, polluted, known_out]).astype(np.int64)
     semi = np.concatenate([np.ones(len(known_norm)), np.zeros(len(unl_norm) + len(polluted)),
                            -np.ones(len(known_out))]).astype(np.int64)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from adcore.baselines import BASELINES, SSAD, holdout, make_baseline, ssad_dual
+from adcore.baselines import BASELINES, SSAD, holdout, make_baseline, median_gamma, ssad_dual
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +32,71 @@ def test_unsupervised_selection_without_labels(gauss):
     X, y, Xt, yt = gauss
     unlabelled = np.zeros(len(X), int)
     m = make_baseline("ocsvm").fit(X[y == 0], unlabelled[y == 0])
-    assert m.selected["criterion"] == "held-out calibration" and m.selected["param"] in m.grid
+    assert m.selected["criterion"] == "median heuristic (label-free)"
+    assert m.selected["param"] == pytest.approx(median_gamma(X[y == 0]))
     assert roc_auc_score(yt, m.score(Xt)) > 0.9
     m = make_baseline("ocsvm").fit(X, y)
-    assert m.selected["criterion"].startswith("held-out AUC")
+    assert m.selected["criterion"].startswith("held-out AUC") and m.selected["param"] in m.grid
+
+
+def test_median_heuristic_by_hand():
+    # three points on a line at 0, 1, 3: squared distances 1, 9, 4 -> median 4 -> gamma 1/4
+    assert median_gamma(np.array([[0.0], [1.0], [3.0]])) == pytest.approx(0.25)
+    # does not depend on the order; a subsample of max_samples points is deterministic in the seed
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    assert median_gamma(X[::-1]) == pytest.approx(median_gamma(X))
+    assert median_gamma(X, seed=1, max_samples=20) == median_gamma(X, seed=1, max_samples=20)
+    with pytest.raises(ValueError, match="median distance 0"):
+        median_gamma(np.ones((4, 2)))
+
+
+def test_label_free_choice_is_not_the_grid_edge():
+    """The old criterion (held-out false alarms closest to nu) chose the smallest gamma of every grid; the median
+    heuristic does not depend on the grid at all."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(200, 5))
+    y = np.zeros(200, int)
+    picks = {make_baseline("ocsvm", gammas=g).fit(X, y).selected["param"] for g in
+             [(2.0 ** -7, 2.0 ** -5), (2.0 ** -3, 1.0, 4.0)]}
+    assert len(picks) == 1 and 2.0 ** -7 < picks.pop() < 4.0
+
+
+def test_seed_protocol_picks_by_auc_on_a_validation_set(gauss):
+    X, y, Xt, yt = gauss
+    grid = (2.0 ** -7, 2.0 ** -3, 2.0, 2.0 ** 6)
+    m = make_baseline("ocsvm", gammas=grid).fit(X, y, val=(Xt, yt))
+    table = dict(m.selected["table"])
+    assert m.selected["criterion"] == "AUC on 10 % of the test set (the seeds' protocol)"
+    assert set(table) == set(grid) and table[m.selected["param"]] == max(table.values())
+    ref = make_baseline("ocsvm", gammas=(m.selected["param"],)).fit(X, y)  # refit on all training data
+    assert np.allclose(ref.score(Xt), m.score(Xt))
+
+
+def test_semidgm_seed_sizes_and_lenet_classifier():
+    import torch
+    from adcore.baselines import M2, semidgm_spec
+
+    spec = semidgm_spec("fmnist", (1, 28, 28))
+    assert spec == {"z_dim": 64, "h_dims": [256, 128], "classifier": "fmnist_lenet_sad", "input_shape": (1, 28, 28)}
+    assert semidgm_spec("thyroid", (6,))["z_dim"] == 4 and semidgm_spec("thyroid", (6,))["classifier"] is None
+    assert semidgm_spec("sk-wine", (13,)) == {}
+    m = M2(784, spec["z_dim"], spec["h_dims"], spec["classifier"], spec["input_shape"])
+    convs = [c for c in m.classifier.modules() if isinstance(c, torch.nn.Conv2d)]
+    assert len(convs) == 2  # the Fashion-MNIST LeNet
+    assert m.encoder[0].in_features == 786 and m.encoder[-1].out_features == 128  # 2 z_dim (mean, log-variance)
+    assert m.classify(torch.rand(3, 784)).shape == (3, 2)
+    assert all(not l.bias.detach().any() for l in m.modules() if isinstance(l, torch.nn.Linear)
+               and l.bias is not None)  # the seed's init: Xavier-normal weights, zero biases
+    with pytest.raises(ValueError, match="input_shape"):
+        M2(784, 8, [32], "fmnist_lenet_sad", (1, 32, 32))
+    X = np.random.default_rng(0).random((40, 784))
+    y = np.r_[np.zeros(36), -np.ones(4)].astype(int)
+    s = make_baseline("semidgm", epochs=1, batch_size=16, **spec).fit(X, y).score(X)
+    assert s.shape == (40,) and np.all((s >= 0) & (s <= 1))
+    # one labelled sample: the labelled term is left out (the seed's y.nelement() < 2), the BatchNorm LeNet trains
+    y1 = np.r_[np.zeros(39), -1].astype(int)
+    assert np.isfinite(make_baseline("semidgm", epochs=1, batch_size=16, **spec).fit(X, y1).losses[0])
 
 
 def test_holdout_is_stratified_and_disjoint():

@@ -27,7 +27,14 @@ def test_chapter_grid_labels_and_shared_runs():
                 and lab["ratio"] == 0]
     # Deep SVDD of the labelled-anomaly sweep is one run per class, shared with the unsupervised section
     svdd = {c for lab, c in runs if lab["method"] == "Deep SVDD" and lab["section"] in ("labelled", "unsupervised")}
-    assert len(svdd) == 5
+    assert len(svdd) == 3
+    # both transfers are run in (b); "as the seed ran" is the no-pretraining computation
+    seed_ran = [c for lab, c in runs if lab["method"] == "Deep SAD (as the seed ran)"]
+    assert seed_ran and all(c.transfer == "seed" and not c.pretrain for c in seed_ran)
+    assert all(c.transfer == "full" and c.pretrain for lab, c in runs if lab["method"] == "Deep SAD"
+               and lab["ratio"] > 0)
+    # the seeds' test-set protocol beside the label-free OC-SVM
+    assert {c.selection for lab, c in runs if lab["method"].startswith("OC-SVM")} == {"heldout", "test10"}
     # overrides reach the image sections
     small = chapter_runs(chapters.settings("deep_sad", "laptop", classes=[3], epochs=2))
     assert {c.normal_class for lab, c in small if lab["section"] != "tabular"} == {3}
@@ -62,3 +69,78 @@ def test_curves_head_to_head_and_tables():
     assert sad_report.fmt(float("nan")) == "n/a"
     assert sad_report.best_per_dataset(df).startswith("SSAD (90.0) on Wine")
     assert sad_report.tabular_table(df).loc["Wine (scikit-learn, ODDS-style)", "KDE"] == "70.0"  # one seed: no ±
+
+
+def _claims_frame(sad=(90.0, 92.0, 88.0), svdd=(85.0, 86.0, 84.0), hybrid=(89.0, 91.0, 87.5),
+                  pol_sad=(80.0, 82.0, 79.0), pol_svdd=(78.0, 80.0, 79.5)):
+    """Three classes, one seed: section (b) at gamma_l 0.05 for both transfers and hybrid SSAD, (c) at 0 and 0.2."""
+    rows = []
+    for cls in range(3):
+        for method, auc in (("Deep SAD", sad[cls]), ("Deep SVDD", svdd[cls]), ("SSAD (hybrid)", hybrid[cls]),
+                            ("Deep SAD (as the seed ran)", sad[cls] + 1), ("Deep SVDD (as the seed ran)", sad[cls] + 2)):
+            rows.append(dict(section="labelled", method=method, ratio=0.05, normal_class=cls, seed=0, auc=auc))
+        rows.append(dict(section="labelled", method="Deep SVDD", ratio=0.0, normal_class=cls, seed=0, auc=svdd[cls]))
+        for method, auc in (("Deep SAD", pol_sad[cls]), ("Deep SVDD", pol_svdd[cls])):
+            rows.append(dict(section="pollution", method=method, ratio=0.2, normal_class=cls, seed=0, auc=auc))
+            rows.append(dict(section="pollution", method=method, ratio=0.0, normal_class=cls, seed=0, auc=90.0))
+    return pd.DataFrame(rows)
+
+
+def test_claims_verdicts_follow_their_rules():
+    from adcore.report import VERDICTS
+
+    t = sad_report.claims(_claims_frame())
+    assert list(t.columns) == ["the paper", "this build", "criterion", "verdict"] and len(t) == 4
+    assert set(t["verdict"]) <= set(VERDICTS)
+    # (1) diffs 5, 6, 4: mean 5, SE = 1 / sqrt(3) = 0.58 -> ahead by >= 2 SE
+    assert t["verdict"].iloc[0] == "reproduced" and "+5.0 (SE 0.6 over 3 classes)" in t["this build"].iloc[0]
+    # (2) as the seed ran: Deep SVDD 1 point above Deep SAD on every class -> not ahead
+    assert t["verdict"].iloc[1] == "not reproduced"
+    # (3) Deep SAD - hybrid SSAD: 1, 1, 0.5 -> mean 0.83, SE 0.17 -> ahead by >= 2 SE
+    assert t["verdict"].iloc[2] == "reproduced"
+    # (4) pollution at 0.2: 2, 2, -0.5 -> mean 1.17, SE 0.83: ahead by less than 2 SE
+    assert t["verdict"].iloc[3] == "partly" and "γ_p = 0.2" in t["this build"].iloc[3]
+    # hybrid SSAD clearly ahead -> not reproduced; within noise -> partly (competitive)
+    assert sad_report.claims(_claims_frame(hybrid=(95.0, 97.0, 93.0)))["verdict"].iloc[2] == "not reproduced"
+    assert sad_report.claims(_claims_frame(hybrid=(91.0, 91.0, 88.5)))["verdict"].iloc[2] == "partly"
+    # one class: no standard error -> not testable; a method not run -> not testable
+    one = _claims_frame()
+    one = one[one["normal_class"] == 0]
+    assert set(sad_report.claims(one)["verdict"]) == {"not testable at this budget"}
+    no_pol = _claims_frame()
+    no_pol = no_pol[no_pol["section"] != "pollution"]
+    assert sad_report.claims(no_pol)["verdict"].iloc[3] == "not testable at this budget"
+
+
+def test_paired_difference_averages_seeds_and_ratios_per_class():
+    rows = [dict(section="labelled", method=m, ratio=r, normal_class=c, seed=s, auc=a)
+            for c in (0, 1) for s in (0, 1) for r in (0.05, 0.2)
+            for m, a in (("A", 80.0 + c + s + 10 * r), ("B", 70.0))]
+    rows.append(dict(section="labelled", method="A", ratio=0.05, normal_class=2, seed=0, auc=99.0))  # unpaired
+    d = sad_report.paired_difference(pd.DataFrame(rows), "labelled", "A", "B")
+    assert list(d.index) == [0, 1] and d.loc[0] == pytest.approx(10.5 + 1.25) and d.loc[1] == pytest.approx(12.75)
+    d = sad_report.paired_difference(pd.DataFrame(rows), "labelled", "A", "B", 0.05)
+    assert d.loc[0] == pytest.approx(11.0)
+
+
+def test_transfer_and_ocsvm_tables_and_run_card():
+    t = sad_report.transfer_table(_claims_frame())
+    assert t.loc["Deep SAD", "as intended (pretrained encoder)"] == "90.0"
+    assert t.loc["Deep SVDD", "as the seed ran (no transfer)"] == "92.0"
+    rows = [dict(section="unsupervised", method=m, ratio=0.0, normal_class=c, seed=0, auc=a, selected=g)
+            for c in (0, 1) for m, a, g in (("OC-SVM", 90.0, 2 ** -6.2), ("OC-SVM (γ on test data)", 93.0, 2 ** -5))]
+    o = sad_report.ocsvm_table(pd.DataFrame(rows))
+    assert o.loc["0: T-shirt/top", "median heuristic: γ"] == "2^-6.2"
+    assert o.loc["1: Trouser", "seeds' protocol (test data): AUC"] == "93.0"
+    s = chapters.settings("deep_sad", "laptop")
+    runs = chapter_runs(s)
+    df = pd.DataFrame([{**lab, **c.key(), "config_hash": str(c.key()), "seed": c.seed, "device": "cpu"}
+                       for lab, c in runs])
+    card = sad_report.run_card(s, runs, df)
+    assert {"Fashion-MNIST", "WDBC (scikit-learn, ODDS-style)", "Wine (scikit-learn, ODDS-style)"} <= \
+        set(card.index)
+    text = " ".join(card["value"])
+    assert ".0 " not in text and "nan" not in text.lower()
+    assert "normal classes (a) 0, 1, 2 / (b) 0, 1, 2 / (c) 0, 1; 500 normal training images" in \
+        card.loc["Fashion-MNIST", "value"]
+    assert card.loc["seeds (images / tabular)", "value"] == "1 / 2" and "seeds" not in card.index

@@ -67,7 +67,7 @@ def test_net_names():
 
 
 @pytest.mark.parametrize("name", ["mnist_lenet_sad", "fmnist_lenet_sad", "cifar10_lenet_sad", "arrhythmia_mlp"])
-def test_transfer_copies_every_encoder_tensor(name):
+def test_transfer_copies_every_encoder_tensor(name):  # transfer="full"
     torch.manual_seed(0)
     ae = make_sad_net(name, decoder=True)
     ae.train()
@@ -136,10 +136,13 @@ def test_runs_on_a_tabular_set_with_shared_autoencoder():
     cfg = SADConfig(dataset="sk-wine", ratio_known_outlier=0.05, ae_epochs=3, epochs=3, milestones=(), lr=1e-3,
                     ae_lr=1e-3, batch_size=32, dgm_epochs=2)
     recs = {m: cfg.replace(method=m).run(progress=False) for m in ("deepsvdd", "deepsad", "ae")}
-    assert recs["deepsvdd"]["ae_cached"] is False and recs["deepsad"]["ae_cached"] is True
+    # Deep SAD's autoencoder sees its labelled anomalies (the seed), so Deep SVDD's (trained without them) is another
+    # one; the autoencoder baseline, unsupervised too, shares Deep SVDD's
+    assert recs["deepsvdd"]["ae_cached"] is False and recs["deepsad"]["ae_cached"] is False
+    assert recs["ae"]["ae_cached"] is True
     assert recs["deepsad"]["transferred"] == len(make_sad_net("wine_mlp").state_dict())
-    assert recs["deepsad"]["n_known_outlier"] == 4 and recs["deepsvdd"]["n_known_outlier"] == 0
-    assert recs["deepsad"]["n_train"] == 71 + 4 and recs["deepsad"]["n_test"] == 52
+    assert recs["deepsad"]["n_known_outlier"] == 3 and recs["deepsvdd"]["n_known_outlier"] == 0
+    assert recs["deepsad"]["n_train"] == 71 + 3 and recs["deepsad"]["n_test"] == 52
     for r in recs.values():
         assert 0 <= r["auc"] <= 1 and r["method"] in METHODS
     hyb = cfg.replace(method="ssad", hybrid=True).run(progress=False)
@@ -148,15 +151,108 @@ def test_runs_on_a_tabular_set_with_shared_autoencoder():
     assert soft["radius"] > 0
 
 
-def test_reconstruction_error_sums_or_averages_over_features():
-    """Deep SAD's autoencoder loss sums squared errors per sample; CLAD's is their mean (MSE)."""
-    import torch
-    from adcore.pretrain import ReconstructionError
+def test_reconstruction_error_names_its_reduction_and_pretraining_uses_the_seeds_mean():
+    """The Deep SAD seed's autoencoder loss is MSELoss(reduction='none') then the mean: averaged over pixels; a
+    sum (adcore before) made Adam's weight decay relatively 784x weaker on 28x28 inputs."""
+    from adcore.pretrain import Reconstruction, ReconstructionError
 
     zero = torch.nn.Module()
     zero.forward = lambda x: torch.zeros_like(x)
     x = torch.tensor([[1.0, 2.0, 2.0, 0.0]])
-    assert ReconstructionError(zero)(x).tolist() == [9.0]
+    assert ReconstructionError(zero, reduction="sum")(x).tolist() == [9.0]
     assert ReconstructionError(zero, reduction="mean")(x).tolist() == [2.25]
-    with pytest.raises(ValueError, match="reduction"):
+    with pytest.raises(TypeError):
+        ReconstructionError(zero)  # no silent default: every caller (Deep SAD, CLAD) names its reduction
+    with pytest.raises(ValueError, match="unknown reduction 'max'"):
         ReconstructionError(zero, reduction="max")
+    # pretrain's default is the mean: with lr 0 the logged loss is the batch MSE of the initial autoencoder
+    torch.manual_seed(0)
+    ae = make_sad_net("cardio_mlp", decoder=True)
+    xs = torch.rand(32, 21)
+    log = pretrain(ae, xs, epochs=1, lr=0.0, batch_size=32, seed=0, weight_decay=0.0)
+    ae.train()
+    with torch.no_grad():
+        mse = (ae(xs) - xs).pow(2).mean().item()
+    assert log.losses[0] == pytest.approx(mse, rel=1e-5)
+    assert Reconstruction().loss(torch.tensor([1.0, 3.0]), None).item() == 2.0
+
+
+def test_networks_keep_pytorchs_default_initialisation():
+    """The Deep SAD seed never re-initialises its LeNets and MLPs (uniform, bound 1/sqrt(fan_in)); only its CIFAR-10
+    decoder's transposed convolutions are Xavier-uniform with the LeakyReLU gain."""
+    from torch.nn.init import _calculate_fan_in_and_fan_out as fans
+
+    torch.manual_seed(0)
+    for name in ("mnist_lenet_sad", "fmnist_lenet_sad", "cifar10_lenet_sad", "cardio_mlp"):
+        ae = make_sad_net(name, decoder=True)
+        for m in ae.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
+                fan_in, fan_out = fans(m.weight)
+                w = m.weight.detach().abs().max().item()
+                if name == "cifar10_lenet_sad" and isinstance(m, torch.nn.ConvTranspose2d):
+                    bound = torch.nn.init.calculate_gain("leaky_relu") * (6 / (fan_in + fan_out)) ** 0.5
+                else:
+                    bound = 1 / fan_in ** 0.5
+                assert 0.9 * bound < w <= bound + 1e-7, (name, m)
+    # one seed, one network: the same weights as building the seed's layers in the same order
+    torch.manual_seed(3)
+    net = make_sad_net("mnist_lenet_sad")
+    torch.manual_seed(3)
+    conv1 = torch.nn.Conv2d(1, 8, 5, bias=False, padding=2)
+    assert torch.equal(net.features[0].weight, conv1.weight)
+
+
+def test_transfer_setting_seed_or_full():
+    base = SADConfig(dataset="sk-wine", ratio_known_outlier=0.05, ae_epochs=3, epochs=2, milestones=(), lr=1e-3,
+                     ae_lr=1e-3, batch_size=32)
+    with pytest.raises(ValueError, match="unknown transfer 'some'; choose one of 'full', 'seed'"):
+        base.replace(transfer="some")
+    seed = base.replace(transfer="seed")
+    # nothing is copied: the same computation as no pretraining, one key, autoencoder fields reset
+    assert seed.key() == base.replace(pretrain=False).key()
+    assert seed.key()["transfer"] == "seed" and seed.key()["pretrain"] is False
+    assert seed.key()["ae_epochs"] == SADConfig().ae_epochs
+    assert base.key()["transfer"] == "full" and base.key() != seed.key()
+    assert base.key()["key_version"] == 2
+    # baselines do not read it
+    assert base.replace(method="ssad", hybrid=True, transfer="seed").key() == \
+        base.replace(method="ssad", hybrid=True).key()
+    r_seed, r_full = seed.run(progress=False), base.run(progress=False)
+    assert r_seed["transferred"] == 0 and "ae_time" not in r_seed
+    assert r_full["transferred"] == len(make_sad_net("wine_mlp").state_dict())
+    with pytest.raises(ValueError, match="unknown selection"):
+        SADConfig(selection="test")
+
+
+def test_autoencoder_sees_all_training_data_and_the_centre_is_the_seeds():
+    from adcore.deepsad import load, pretrained_autoencoder, seed_center
+
+    cfg = SADConfig(dataset="sk-wine", ratio_known_outlier=0.05, ae_epochs=1, batch_size=32)
+    data = load(cfg)
+    assert (data.train_semi == -1).sum() == 3  # 0.05 (71 + k) = k: 3.7 -> 3
+    ae, info = pretrained_autoencoder(cfg, data, torch.device("cpu"))
+    # the cache key covers the training samples: the same set without the labelled anomalies is another autoencoder
+    sub = load(cfg.replace(ratio_known_outlier=0.0))
+    assert pretrained_autoencoder(cfg, sub, torch.device("cpu"))[1]["ae_cached"] is False
+    assert pretrained_autoencoder(cfg, data, torch.device("cpu"))[1]["ae_cached"] is True
+    # the centre: one shuffled pass with the last incomplete batch dropped (74 samples, batches of 32 -> 64)
+    net = torch.nn.Linear(13, 2, bias=False)
+    x = data.train_x
+    assert len(x) == 74
+    c = seed_center(net, x, 32, seed=5, device=torch.device("cpu"))
+    perm = torch.randperm(74, generator=torch.Generator().manual_seed(5))[:64]
+    with torch.no_grad():
+        assert torch.allclose(c, net(x[perm]).mean(0))
+        assert torch.allclose(seed_center(net, x[:20], 32, 5, torch.device("cpu")), net(x[:20]).mean(0))
+
+
+def test_seeds_validation_split_is_ten_percent_of_the_test_set():
+    import numpy as np
+    from adcore.deepsad import _test10
+
+    y = np.r_[np.zeros(900), np.ones(105)].astype(int)
+    val = _test10(y, seed=0)
+    # n_val = int(100.5) = 100; normals int(100 * 900 / 1005) = 89, anomalies int(100 * 105 / 1005) = 10
+    assert len(val) == len(set(val.tolist())) == 99
+    assert (y[val] == 0).sum() == 89 and (y[val] == 1).sum() == 10
+    assert np.array_equal(val, _test10(y, seed=0)) and not np.array_equal(val, _test10(y, seed=1))
