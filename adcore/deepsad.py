@@ -32,6 +32,7 @@ labelled-anomaly sweep is a single run per class and seed.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -184,6 +185,7 @@ class SADData:
     test_y: np.ndarray
     known_classes: tuple
     counts: Any
+    source: str = ""  # where the images were read from (the CIFAR-10 JPEG copy must say so on the run card)
 
     @property
     def unlabelled_mask(self) -> np.ndarray:
@@ -194,7 +196,9 @@ class SADData:
 @lru_cache(maxsize=8)
 def _data(dataset: str, normal_class: int, rkn: float, rko: float, rp: float, n_known: int,
           known_class: int | None, preprocess: str, n_train: int | None, n_test: int | None, seed: int,
-          root: str | None) -> SADData:
+          root: str | None, env: str | None = None) -> SADData:
+    """``env``: ``$ADCORE_DATA`` at the call, part of the cache key (the images found may differ with it)."""
+    source = ""
     if is_tabular(dataset):
         t = load_tabular(dataset, seed, root)
         train_x, train_labels, test_x, test_y = torch.from_numpy(t.train_x), t.train_y, torch.from_numpy(t.test_x), \
@@ -202,7 +206,7 @@ def _data(dataset: str, normal_class: int, rkn: float, rko: float, rp: float, n_
         normal, outliers = [0], [1]
     else:
         tr, te = cached_images(dataset, "train", root), cached_images(dataset, "test", root)
-        train_x, train_labels = tr.x, tr.y.numpy()
+        train_x, train_labels, source = tr.x, tr.y.numpy(), tr.source
         normal, outliers = [normal_class], [c for c in range(_N_CLASSES[dataset]) if c != normal_class]
         test_x, test_y = te.x, (te.y.numpy() != normal_class).astype(np.int64)
     known = known_classes(outliers, n_known, known_class, seed)
@@ -212,14 +216,14 @@ def _data(dataset: str, normal_class: int, rkn: float, rko: float, rp: float, n_
     train_x = train_x[torch.from_numpy(s.idx)]
     if not is_tabular(dataset):
         train_x, test_x = preprocess_images(train_x, test_x, preprocess, s.y == 0)
-    return SADData(train_x.float(), s.semi, s.y, s.idx, test_x.float(), test_y, known, s.counts)
+    return SADData(train_x.float(), s.semi, s.y, s.idx, test_x.float(), test_y, known, s.counts, source)
 
 
 def load(cfg: SADConfig) -> SADData:
     """The semi-supervised training set and the test set of ``cfg`` (cached per process)."""
     return _data(cfg.dataset, cfg.normal_class, cfg.ratio_known_normal, cfg.ratio_known_outlier,
                  cfg.ratio_pollution, cfg.n_known_outlier_classes, cfg.known_outlier_class, cfg.preprocess,
-                 cfg.n_train, cfg.n_test, cfg.seed, cfg.data_root)
+                 cfg.n_train, cfg.n_test, cfg.seed, cfg.data_root, os.environ.get("ADCORE_DATA"))
 
 
 def net_name(cfg: SADConfig, data: SADData) -> str:
@@ -367,6 +371,7 @@ def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
         "n_known_outlier": c.known_outlier,
         "known_classes": list(data.known_classes),
         "n_test": int(len(data.test_y)),
+        "data_source": data.source,
         "test_anomaly_ratio": float(np.mean(data.test_y)),
         **extra,
         **record_tail(dev),

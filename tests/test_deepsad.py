@@ -256,3 +256,20 @@ def test_seeds_validation_split_is_ten_percent_of_the_test_set():
     assert len(val) == len(set(val.tolist())) == 99
     assert (y[val] == 0).sum() == 89 and (y[val] == 1).sum() == 10
     assert np.array_equal(val, _test10(y, seed=0)) and not np.array_equal(val, _test10(y, seed=1))
+
+
+def test_records_name_their_data_source(monkeypatch):
+    """A record says where its images came from, so results on the CIFAR-10 JPEG copy are labelled as such."""
+    from adcore import deepsad
+    from adcore.data import ImageSet
+    from adcore.report import dataset_label
+
+    g = torch.Generator().manual_seed(0)
+    fake = ImageSet(torch.randint(0, 255, (300, 3, 32, 32), generator=g, dtype=torch.uint8),
+                    torch.arange(300) % 10, [str(i) for i in range(10)], "/data/cifar10-jpeg.tar.gz")
+    monkeypatch.setattr(deepsad, "cached_images", lambda *a, **k: fake)
+    deepsad._data.cache_clear()
+    rec = SADConfig(dataset="cifar10", method="kde", n_test=100).run(progress=False)
+    deepsad._data.cache_clear()
+    assert rec["data_source"] == "/data/cifar10-jpeg.tar.gz"
+    assert dataset_label(rec["dataset"], rec["data_source"]) == "CIFAR-10 (JPEG copy)"

@@ -46,8 +46,8 @@ def test_deep_svdd_column_is_the_icml_2018_method():
     assert {lab["method"] for lab, _ in svdd} == {"Deep SVDD (no OE)"}
     assert sorted(c.normal_class for _, c in svdd) == list(range(10))
     for _, c in svdd:
-        assert (c.dataset, c.method, c.pretrain, c.preprocess, c.n_train, c.n_test) == \
-            ("cifar10", "deepsvdd", True, "gcn", s["n_train"], s["n_test"])
+        assert (c.dataset, c.method, c.pretrain, c.transfer, c.preprocess, c.n_train, c.n_test) == \
+            ("cifar10", "deepsvdd", True, "full", "gcn", s["n_train"], s["n_test"])
         assert (c.ae_epochs, c.epochs, c.lr, c.batch_size) == (20, 20, 1e-4, s["batch_size"])
     paper_s = settings("cifar10_table", "paper", methods=["Deep SVDD (no OE)"], classes=[3], seeds=1)
     (_, c), = runs("cifar10_table", paper_s)

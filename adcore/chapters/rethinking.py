@@ -295,11 +295,13 @@ def deep_svdd(cfg: RunConfig, s: dict[str, Any]) -> SADConfig:
     """The ICML 2018 Deep SVDD run for ``cfg``'s data, class, seed and sizes, with the settings' ``svdd`` training
     settings (the Deep SVDD seed's under the paper profile). Its preprocessing is the Deep SVDD seed's (GCN with
     the L1 norm, then min-max scaling per normal class); the encoder is initialised from the pretrained
-    autoencoder, which the Deep SVDD seed's code does (its autoencoder's layer names match the encoder's)."""
+    autoencoder (``transfer="full"``), which the Deep SVDD seed's code does (its autoencoder's layer names match the
+    encoder's, unlike the Deep SAD seed's). Its autoencoder loss sums the squared error over pixels where ours
+    averages it; under Adam the two differ only through the weight decay (5e-7), so we keep the one pretrain."""
     svdd = {k: tuple(v) if k.endswith("milestones") else v for k, v in (s.get("svdd") or {}).items()}
     batch = svdd.pop("batch_size", cfg.batch_size)
     return SADConfig(dataset=cfg.dataset, normal_class=cfg.normal_class, seed=cfg.seed, method="deepsvdd",
-                     preprocess="gcn", pretrain=True, n_train=cfg.n_train, n_test=cfg.n_test, batch_size=batch,
+                     preprocess="gcn", pretrain=True, transfer="full", n_train=cfg.n_train, n_test=cfg.n_test, batch_size=batch,
                      data_root=cfg.data_root, **svdd)
 
 
