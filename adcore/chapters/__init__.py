@@ -72,7 +72,7 @@ class GridSpec:
 
 GRIDS: dict[str, GridSpec] = {
     **{e.name: GridSpec(e.name, e.title, e.paper_runs, e.factorization) for e in rethinking.EXPERIMENTS.values()},
-    "book": GridSpec("book", "Every run the book's notebooks read (sigma 0 of the blur chapter included)", 10820,
+    "book": GridSpec("book", "Every run the book's notebooks read (sigma 0 of the blur chapter included)", 12320,
                      "the five notebooks' grids under the profile, each run once",
                      members=tuple(f"notebook:{nb}" for nb in NOTEBOOKS)),
     "all": GridSpec("all", "Every named Rethinking grid, each run once", 19800,
