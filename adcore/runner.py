@@ -114,11 +114,10 @@ class ResultStore:
     def records(self) -> list[dict[str, Any]]:
         return [self.read(f) for f in self.files()]
 
-    def corrupt(self, configs: Iterable[RunSpec] | None = None) -> list[Path]:
-        """The record files (of ``configs``, else all) that :meth:`read` rejects."""
-        files = self.files() if configs is None else [f for f in map(self.file, configs) if f.exists()]
+    def corrupt(self) -> list[Path]:
+        """The record files that :meth:`read` rejects."""
         bad = []
-        for f in files:
+        for f in self.files():
             try:
                 self.read(f)
             except CorruptRecordError:
@@ -263,7 +262,7 @@ def run_job(configs: list[RunSpec], store_path: str, device: str | None = None,
 
     def error(cfg, exc):
         text = _error_text(exc)
-        if "run " not in text:  # a non-finite loss names its run (every kind: its key's description) and epoch
+        if cfg.describe() not in text:  # a failure names its run (every kind: its key's description)
             kind, _, msg = text.partition(": ")
             text = f"{kind}: run {cfg.describe()}: {msg}"
         out.append((config_hash(cfg), None, text))
@@ -486,7 +485,15 @@ def execute(configs: Iterable[RunSpec], store: ResultStore | str | os.PathLike, 
     configs = list(dict.fromkeys(configs))
     if repair and store.path.is_dir():
         store.repair()
-    bad = store.corrupt(configs) if store.path.is_dir() else []
+    # The records these configurations already have, read once here: a corrupt one stops everything before any run,
+    # and the rest go into result.frame with those written below.
+    records, bad = {}, []
+    for f in map(store.file, configs):
+        if f.exists():
+            try:
+                records[f] = store.read(f)
+            except CorruptRecordError:
+                bad.append(f)
     if bad:
         raise CorruptRecordError(f"corrupt result record {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1
                                                                       else "") + f"; {REPAIR_HINT}")
@@ -510,8 +517,10 @@ def execute(configs: Iterable[RunSpec], store: ResultStore | str | os.PathLike, 
                 _ray(jobs, store, device, retries, bar, result, opts, address, gpus_per_run, cpus_per_run)
         finally:
             bar.close()
-    files = sorted(f for f in map(store.file, configs) if f.exists())  # these records only: others may be anything
-    result.frame = pd.DataFrame([store.read(f) for f in files])
+    for f in map(store.file, configs):  # these records only: other files of the store may be anything
+        if f not in records and f.exists():
+            records[f] = store.read(f)
+    result.frame = pd.DataFrame([records[f] for f in sorted(records)])
     return result
 
 
