@@ -189,7 +189,6 @@ def sweep_main(args: argparse.Namespace) -> int:
 
 def run_main(args: argparse.Namespace) -> int:
     cfg = RunConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)})
-    check_device(args.device)
     rec = cfg.run(device=args.device, progress=not args.quiet)
     if args.json:
         print(json.dumps(rec, default=str))

@@ -241,23 +241,18 @@ def _normal_classes(normal: int | Sequence[int], n_classes: int) -> tuple[int, .
 def _locations(name: str, root: str | os.PathLike | None, tried: list[str]) -> Iterator[Path]:
     """Folders (or a CIFAR-10 tarball) to search, in order. A given ``root``, else a set ``$ADCORE_DATA``, is the
     only place searched (a given path is used or fails); the system copies only when neither is given."""
-    if root is not None:
-        yield Path(root)
-        if name == "cifar10" and (Path(root) / CIFAR10_TARBALL).is_file():
-            yield Path(root) / CIFAR10_TARBALL
-        return
     env = os.environ.get("ADCORE_DATA")
-    if env:
-        yield Path(env)
-        yield Path(env) / name
-        if name == "cifar10" and (Path(env) / CIFAR10_TARBALL).is_file():
-            yield Path(env) / CIFAR10_TARBALL
+    given = [Path(root)] if root is not None else [Path(env), Path(env) / name] if env else []
+    if given:
+        yield from given
+        if name == "cifar10" and (given[0] / CIFAR10_TARBALL).is_file():
+            yield given[0] / CIFAR10_TARBALL
         return
     tried.append("$ADCORE_DATA: not set")
     if name == "fmnist":
         yield FMNIST_SYSTEM_DIR
     if name == "cifar10":
-        dirs = _tarball_dirs(None)
+        dirs = _tarball_dirs()
         tarballs = [d / CIFAR10_TARBALL for d in dirs if (d / CIFAR10_TARBALL).is_file()]
         if tarballs:
             yield tarballs[0]
@@ -273,9 +268,9 @@ def given_location(root: str | os.PathLike | None) -> str | None:
     return f"$ADCORE_DATA={env!r}" if env else None
 
 
-def _tarball_dirs(root: str | os.PathLike | None) -> list[Path]:
+def _tarball_dirs() -> list[Path]:
+    """The default places of the CIFAR-10 JPEG tarball (a given root or $ADCORE_DATA is searched instead)."""
     dirs = [base / up / "shared" / "data" for base in (Path.cwd(), _REPO_ROOT) for up in ("..", "../..")]
-    dirs += [Path(d) for d in (root, os.environ.get("ADCORE_DATA")) if d]
     return list(dict.fromkeys(d.resolve() for d in dirs))
 
 

@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score
 from torch.utils.data import Dataset
 
 from .augment import RECIPES, default_recipe
-from .config import ConfigError, RunSpec, check_choice, check_classes, check_range, record_tail
+from .config import ConfigError, RunSpec, check_choice, check_common, check_range, record_tail
 from .data import _N_CLASSES, DATASETS, cached_split, subsample
 from .nets import DEFAULT_REP_DIM, NETS, make_net, n_params, net_for_shape
 from .objectives import HSC_NORMS, OBJECTIVES, Objective, make_objective
@@ -70,15 +70,10 @@ class RunConfig(RunSpec):
         check_choice("net", self.net, (*NETS, None))
         check_choice("augment", self.augment, (*RECIPES, None))
         check_choice("hsc_norm", self.hsc_norm, HSC_NORMS)
-        check_classes("normal_class", self.normal_class, _N_CLASSES[self.dataset], self.dataset)
-        check_range("epochs", self.epochs, 1, integer=True)
-        check_range("batch_size", self.batch_size, 1, integer=True)
-        check_range("lr", self.lr, 0, lo_open=True)
-        check_range("weight_decay", self.weight_decay, 0)
-        check_range("blur", self.blur, 0)
-        check_range("focal_gamma", self.focal_gamma, 0)
-        check_range("seed", self.seed, 0, integer=True)
-        for name in ("rep_dim", "oe_size", "oe_classes", "n_train", "n_test"):
+        check_common(self, positive=("epochs", "batch_size"), rates=("lr",), classes=_N_CLASSES[self.dataset])
+        for name in ("weight_decay", "blur", "focal_gamma"):
+            check_range(name, getattr(self, name), 0)
+        for name in ("rep_dim", "oe_size", "oe_classes"):
             check_range(name, getattr(self, name), 1, integer=True, optional=True)
         for i, m in enumerate(self.milestones):
             check_range(f"milestones[{i}]", m, 1, integer=True)

@@ -303,7 +303,7 @@ def test_real_fmnist(monkeypatch):
 @pytest.mark.slow
 def test_real_cifar10_jpeg_copy(monkeypatch):
     monkeypatch.undo()
-    if not any((d / data.CIFAR10_TARBALL).is_file() for d in data._tarball_dirs(None)):
+    if not any((d / data.CIFAR10_TARBALL).is_file() for d in data._tarball_dirs()):
         pytest.skip(f"no {data.CIFAR10_TARBALL} in shared/data")
     train, test = data.load_images("cifar10", "train"), data.load_images("cifar10", "test")
     assert train.x.shape == (50000, 3, 32, 32) and test.x.shape == (10000, 3, 32, 32)
