@@ -305,12 +305,17 @@ def ocsvm_table(df: pd.DataFrame) -> pd.DataFrame:
 # / sqrt(number of classes). An effect counts when it is at least 2 SE; with fewer than two classes there is no SE
 # and the verdict is "not testable at this budget".
 
+def _at_ratios(frame: pd.DataFrame, ratios: Any) -> pd.DataFrame:
+    """The rows of ``frame`` whose ratio is one of ``ratios`` (all rows when None); floats compared with isclose."""
+    if ratios is None:
+        return frame
+    return frame[np.isclose(frame["ratio"].to_numpy()[:, None], np.atleast_1d(ratios)[None, :]).any(1)]
+
+
 def paired_difference(df: pd.DataFrame, section: str, a: str, b: str, ratios: Any = None) -> pd.Series:
     """Per normal class: mean over seeds (and ``ratios``, default all the section ran) of AUC(a) - AUC(b), paired
     on (class, seed, ratio)."""
-    sub = df[df["section"] == section]
-    if ratios is not None:
-        sub = sub[np.isclose(sub["ratio"].to_numpy()[:, None], np.atleast_1d(ratios)[None, :]).any(1)]
+    sub = _at_ratios(df[df["section"] == section], ratios)
     keys = ["normal_class", "seed", "ratio"]
     pa = sub[sub["method"] == a].groupby(keys)["auc"].mean()
     pb = sub[sub["method"] == b].groupby(keys)["auc"].mean()
@@ -330,11 +335,7 @@ def _ahead(d: float, se: float) -> str:
 
 
 def _measured(a: str, b: str, d: pd.Series, df: pd.DataFrame, section: str, ratios: Any) -> str:
-    ma = df[(df["section"] == section) & (df["method"] == a)]
-    mb = df[(df["section"] == section) & (df["method"] == b)]
-    if ratios is not None:
-        ma, mb = (m[np.isclose(m["ratio"].to_numpy()[:, None], np.atleast_1d(ratios)[None, :]).any(1)]
-                  for m in (ma, mb))
+    ma, mb = (_at_ratios(df[(df["section"] == section) & (df["method"] == m)], ratios) for m in (a, b))
     classes = d.index
     mean = lambda m: fmt(float(m[m["normal_class"].isin(classes)]["auc"].mean()) if len(classes) else np.nan)  # noqa
     return (f"{a} {mean(ma)}, {b} {mean(mb)}: {float(d.mean()) if len(d) else float('nan'):+.1f} "
