@@ -160,16 +160,6 @@ class WithHead(nn.Module):
         return self.head(self.body(x)).squeeze(1)
 
 
-def xavier_init(net: nn.Module) -> nn.Module:
-    """Xavier-normal weights for every conv and linear layer, zero biases (the seed's init)."""
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_normal_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-    return net
-
-
 def make_net(name: str, rep_dim: int | None = None, bias: bool = True, head: bool = False) -> nn.Module:
     """Build a network by name; ``head=True`` adds the one-logit classifier head."""
     if name not in NETS:
