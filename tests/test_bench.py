@@ -52,3 +52,20 @@ def test_gpu_bench_smoke_runs_every_section_and_its_checks_pass(tmp_path):
     assert md.startswith("# bench/gpu.py results") and "smoke run" in md
     for heading in ("Correctness on the device", "Training throughput", "A slice of the CIFAR-10 table", "Projection"):
         assert heading in md
+
+
+def test_budget_bench_grid():
+    """bench/budget.py: per class and seed, HSC without OE once and each OE method at every OE size, all at the
+    candidate budget (so its effects and spread compare like with like)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("budget", Path(__file__).resolve().parents[1] / "bench" / "budget.py")
+    budget = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget)
+    runs = budget.runs(256, 4, 32, classes=[1, 3], seeds=3, sizes=[4, 4096], n_test=500)
+    assert len(runs) == 2 * 3 * (1 + 2 * 2)
+    assert {(c.n_train, c.epochs, c.batch_size, c.n_test) for _, c in runs} == {(256, 4, 32, 500)}
+    no_oe = [c for lab, c in runs if lab["method"] == "HSC (no OE)"]
+    assert len(no_oe) == 6 and all(c.oe is None and c.objective == "hsc" for c in no_oe)
+    assert {(lab["method"], c.oe_size) for lab, c in runs if c.oe} == \
+        {(m, n) for m in ("HSC + OE", "BCE + OE") for n in (4, 4096)}
