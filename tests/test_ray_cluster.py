@@ -49,15 +49,33 @@ class Nap(RunSpec):
 '''
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+def _free_block(n: int, taken: set[int]) -> list[int]:
+    """``n`` consecutive ports, each free now and none in ``taken``.
+
+    One contiguous block per node, so that no two of a node's ports can coincide: with ports picked one at a time,
+    a node's 41-port worker range once swallowed its own metrics port, and ``ray start`` refused (CI, stop 17).
+    The block lies below Linux's ephemeral range (32768-60999), where the kernel hands out no ports of its own."""
+    import random
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32000 - n)
+        block = list(range(base, base + n))
+        if taken.intersection(block):
+            continue
+        socks = []
+        try:
+            for port in block:
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        taken.update(block)
+        return block
+    raise RuntimeError(f"found no {n} consecutive free ports between 20000 and 32000")
 
 
 def _tagged(tag: str, node: str | None = None) -> list[int]:
@@ -82,14 +100,14 @@ def _kill(pids: list[int]) -> None:
             pass
 
 
-def _ray_start(args: list[str], env: dict, node: str) -> None:
-    ports = _free_ports(9)
+def _ray_start(args: list[str], env: dict, node: str, ports: list[int]) -> None:
+    """Starts one node on the 48 ports of ``ports``: 7 for its services, 41 for its workers."""
     cmd = [str(RAY), "start", "--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0",
            "--object-store-memory=100000000", "--disable-usage-stats",
            f"--node-manager-port={ports[0]}", f"--object-manager-port={ports[1]}",
-           f"--min-worker-port={ports[2]}", f"--max-worker-port={ports[2] + 40}",
-           f"--dashboard-agent-listen-port={ports[3]}", f"--dashboard-agent-grpc-port={ports[4]}",
-           f"--metrics-export-port={ports[5]}", f"--runtime-env-agent-port={ports[6]}", *args]
+           f"--dashboard-agent-listen-port={ports[2]}", f"--dashboard-agent-grpc-port={ports[3]}",
+           f"--metrics-export-port={ports[4]}", f"--runtime-env-agent-port={ports[5]}",
+           f"--min-worker-port={ports[7]}", f"--max-worker-port={ports[47]}", *args]
     p = subprocess.run(cmd, env={**env, "TESTNODE": node}, capture_output=True, text=True, timeout=180)
     assert p.returncode == 0, f"ray start ({node}) failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
 
@@ -112,12 +130,14 @@ def test_sweep_survives_a_killed_node(tmp_path):
                RAY_health_check_period_ms="500", RAY_health_check_timeout_ms="1000",
                RAY_health_check_failure_threshold="4", RAY_health_check_initial_delay_ms="1000")
     env.pop("RAY_ADDRESS", None)
-    head_port = _free_ports(1)[0]
+    taken: set[int] = set()
+    head_ports, node_ports = _free_block(48, taken), _free_block(48, taken)
+    head_port = head_ports[6]  # the GCS port, inside the head's block
     address = f"127.0.0.1:{head_port}"
     driver = None
     try:
-        _ray_start(["--head", f"--port={head_port}", "--include-dashboard=false", f"--temp-dir={temp}"], env, "1")
-        _ray_start([f"--address={address}"], env, "2")
+        _ray_start(["--head", f"--port={head_port}", "--include-dashboard=false", f"--temp-dir={temp}"], env, "1", head_ports)
+        _ray_start([f"--address={address}"], env, "2", node_ports)
         code = ("import json, sys\nfrom napspec import Nap\nfrom adcore.runner import execute\n"
                 f"configs = [Nap(i=i, seconds={SECONDS}, markers={str(markers)!r}) for i in range({N_RUNS})]\n"
                 f"r = execute(configs, {str(store)!r}, executor='ray', address={address!r}, retries=4, "
