@@ -25,7 +25,8 @@ autoencoder only serves the hybrid baselines. ``"seed"`` is therefore the same c
 and shares its key.
 
 ``SADConfig.canonical()`` resets every field a method does not use (Deep SVDD has no use for the ratio of
-labelled anomalies, OC-SVM none for epochs, Deep SAD without any label is Deep SVDD), and ``key()`` is the key of
+labelled anomalies, OC-SVM none for epochs, nor for a gamma grid when no labelled anomaly can select from it and
+gamma comes from the median heuristic; Deep SAD without any label is Deep SVDD), and ``key()`` is the key of
 the canonical config, so the results store trains each distinct computation once: the flat Deep SVDD line of a
 labelled-anomaly sweep is a single run per class and seed.
 """
@@ -160,6 +161,8 @@ class SADConfig(RunSpec):
             reset.append("kappa")
         if m not in ("ocsvm", "ssad"):
             reset += ["gammas", "selection"]
+        elif c.selection == "heldout" and c.ratio_known_outlier == 0:
+            reset.append("gammas")  # no labelled anomaly to select on: the median heuristic sets gamma (baselines)
         if m != "semidgm":
             reset += ["dgm_epochs", "dgm_lr"]
         if is_tabular(c.dataset):

@@ -126,6 +126,13 @@ def test_canonical_keys():
     assert base.replace(method="deepsvdd", hybrid=True).key()["hybrid"] is False
     assert base.replace(method="ssad", hybrid=True).key()["ae_epochs"] == base.ae_epochs
     assert base.replace(method="ssad", hybrid=False, ae_epochs=3).key() == base.replace(method="ssad").key()
+    # a gamma grid counts only where something selects from it: labelled anomalies, or the seeds' test10 protocol;
+    # without either the median heuristic sets gamma, and the grid leaves the key
+    grid = (2 ** -5, 2 ** -1)
+    assert base.replace(method="ocsvm", gammas=grid).key() == base.replace(method="ocsvm").key()
+    assert base.replace(method="ocsvm", gammas=grid, selection="test10").key()["gammas"] == list(grid)
+    assert base.replace(method="ssad", gammas=grid).key()["gammas"] == list(grid)  # labelled anomalies select
+    assert base.replace(method="ssad", gammas=grid, ratio_known_outlier=0).key()["gammas"] is None
     tab = SADConfig(dataset="sk-wine", normal_class=4, preprocess="gcn")
     assert tab.key()["normal_class"] == 0 and tab.key()["preprocess"] == "minmax"
     with pytest.raises(ValueError, match="unknown method 'lof'"):
