@@ -17,7 +17,7 @@ import torch
 from . import paper
 from .config import device_name
 from .data import IMAGENET30_CLASSES
-from .runner import config_hash, execute
+from .runner import check_execution, config_hash, execute  # noqa: F401 (check_execution: the notebooks')
 from .tabular import NAMES as TABULAR_NAMES
 from .train import pick_device
 
@@ -124,6 +124,13 @@ def values(items: Iterable[Any], none: str = "all") -> str:
             v = int(v)
         return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
     return ", ".join(sorted({text(v) for v in items}, key=lambda t: (len(t), t))) or "—"
+
+
+def counted(items: Iterable[Any], noun: str, none: str = "all") -> str:
+    """:func:`values` followed by ``noun`` (a plural), singular where the only value is 1: "1 epoch", "3, 5 epochs"
+    (the smoke profile's run cards said "1 epochs")."""
+    text = values(items, none)
+    return f"{text} {noun[:-1] if text == '1' and noun.endswith('s') else noun}"
 
 
 def run_card(profile: str, df: pd.DataFrame, rows: dict[str, Any], device: str | None = None,

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from .config import ConfigError, RunSpec, check_device
+from .config import ConfigError, RunSpec, check_choice, check_device
 
 # Default K per job. CUDA: an upper bound; the trainer trains as many of a job's models at once as fit in the GPU's
 # free memory (adcore.train.models_that_fit, ~270 LeNets of CIFAR-10 at batch 128 + 128 on a 141 GB GPU) and the rest
@@ -466,6 +466,18 @@ def _ray(jobs, store, device, retries, progress, result, opts, address, gpus_per
 # ---------------------------------------------------------------------------------------------- execute
 
 
+EXECUTORS = ("local", "ray")
+
+
+def check_execution(executor: str = "local", device: str | None = None) -> None:
+    """The executor is one of :data:`EXECUTORS`, and a local run's device exists on this machine. :func:`execute`
+    checks this first; the notebooks call it in their first code cell, so that a wrong executor or device given
+    through papermill fails there, before a chapter's settings are expanded, with the same one-line message."""
+    check_choice("executor", executor, EXECUTORS)
+    if executor == "local":  # on Ray the workers' devices count, not the driver's
+        check_device(device)
+
+
 def execute(configs: Iterable[RunSpec], store: ResultStore | str | os.PathLike, *, executor: str = "local",
             address: str | None = None, device: str | None = None, progress: bool = True,
             gpus_per_run: float | None = None, cpus_per_run: float = 1, retries: int = 2,
@@ -477,10 +489,7 @@ def execute(configs: Iterable[RunSpec], store: ResultStore | str | os.PathLike, 
     alone); ``opts`` (``amp``, ``channels_last``, ``compile``, ``mode``) go to every run. A corrupt record of one of
     ``configs`` raises :class:`CorruptRecordError` before anything runs; ``repair=True`` moves corrupt records
     aside first (:meth:`ResultStore.repair`), so their configurations run again."""
-    if executor not in ("local", "ray"):
-        raise ConfigError(f"unknown executor {executor!r}; choose 'local' or 'ray'")
-    if executor == "local":  # on Ray the workers' devices count, not the driver's
-        check_device(device)
+    check_execution(executor, device)
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     configs = list(dict.fromkeys(configs))
     if repair and store.path.is_dir():

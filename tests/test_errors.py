@@ -302,22 +302,36 @@ def test_sweep_repair_flag(tmp_path, capsys):
 
 # ---- a notebook under papermill: the first code cell fails with the same message -------------------------------
 
-def test_notebook_parameter_of_wrong_type_fails_in_first_code_cell(tmp_path):
+def _first_cell_failure(tmp_path, notebook: str, **params) -> tuple[Exception, str]:
+    """Executes ``notebook`` under papermill with ``params`` (smoke profile, a fresh store), which must fail in its
+    first code cell after the parameters, and nowhere else, with nothing written to the store: (error, that
+    cell's source)."""
     pm = pytest.importorskip("papermill")
     results = tmp_path / "results"
     with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(ROOT / "notebooks" / "cifar10_table.ipynb"), str(tmp_path / "out.ipynb"),
-                            cwd=str(ROOT), parameters={"profile": "smoke", "epochs": "ten",
-                                                       "results_dir": str(results)},
+        pm.execute_notebook(str(ROOT / "notebooks" / notebook), str(tmp_path / "out.ipynb"), cwd=str(ROOT),
+                            parameters={"profile": "smoke", "results_dir": str(results), **params},
                             progress_bar=False, kernel_name="python3")
-    assert err.value.ename == "ConfigError" and err.value.evalue == "epochs='ten' must be an integer"
     nb = json.loads((tmp_path / "out.ipynb").read_text())
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     failed = [i for i, c in enumerate(code) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     tags = [c["metadata"].get("tags", []) for c in code]
     first = next(i for i, t in enumerate(tags) if "parameters" not in t and "injected-parameters" not in t)
-    assert failed == [first] and "chapters.settings(" in "".join(code[first]["source"])
+    assert failed == [first]
     assert not results.exists()
+    return err.value, "".join(code[first]["source"])
+
+
+def test_notebook_parameter_of_wrong_type_fails_in_first_code_cell(tmp_path):
+    err, source = _first_cell_failure(tmp_path, "cifar10_table.ipynb", epochs="ten")
+    assert err.ename == "ConfigError" and err.evalue == "epochs='ten' must be an integer"
+    assert "chapters.settings(" in source
+
+
+def test_notebook_unknown_executor_fails_in_first_code_cell(tmp_path):
+    err, source = _first_cell_failure(tmp_path, "deep_sad.ipynb", executor="slurm")
+    assert err.ename == "ConfigError" and err.evalue == "unknown executor 'slurm'; choose one of 'local', 'ray'"
+    assert "check_execution(" in source
 
 
 def test_any_config_kind_failing_with_a_non_finite_loss_is_named(tmp_path):

@@ -54,6 +54,8 @@ def test_cells_and_values():
     assert report.cells(mean, std, n=1)["a"].tolist() == ["1.2", "—"]
     assert report.values([128.0, 3.0, None, 3]) == "3, 128, all"
     assert report.values([None], none="none") == "none"
+    assert report.counted([1.0, 1], "epochs") == "1 epoch" and report.counted([3, 5], "epochs") == "3, 5 epochs"
+    assert report.counted([1, 4], "images") == "1, 4 images"
     assert report.slug("normal classes (a) / (b)") == "normal_classes_a_b"
     assert report.given(a=None, b=0, c=[]) == {"b": 0, "c": []}
 

@@ -110,9 +110,9 @@ def run_card(s: dict[str, Any], runs: list[tuple[dict[str, Any], Any]], df: pd.D
         if cl:
             text.append("CLAD: " + "; ".join(sorted({_clad_text(c) for c in cl})))
         if deep:
-            text.append(f"Deep SVDD / HSC + OE: {report.values(c.epochs for c in deep)} epochs, "
+            text.append(f"Deep SVDD / HSC + OE: {report.counted((c.epochs for c in deep), 'epochs')}, "
                         f"batch {report.values(c.batch_size for c in deep)}"
-                        + "".join(sorted({f", OE {c.oe} ({report.values([c.oe_size])} images)"
+                        + "".join(sorted({f", OE {c.oe} ({report.counted([c.oe_size], 'images')})"
                                           for c in deep if c.oe})))
         if svm:
             text.append("OC-SVM: " + "; ".join(sorted({f"ν = {c.nu:g}, γ = {c.gamma}" for c in svm})))
@@ -174,7 +174,7 @@ def paper_note(df: pd.DataFrame) -> list[str]:
     svdd = df[df["method"] == "Deep SVDD"]
     if len(svdd):
         out.append("**Our Deep SVDD**: one-class Deep SVDD on the Rethinking chapter's LeNet-type network, from random "
-                   f"initialisation (no autoencoder pretraining), {report.values(svdd['epochs'])} epochs; the paper "
+                   f"initialisation (no autoencoder pretraining), {report.counted(svdd['epochs'], 'epochs')}; the paper "
                    "quotes Deep SVDD with Ruff et al.'s (2018) pretraining.")
     cl = df[df["method"] == "CLAD"]
     if len(cl):

@@ -158,8 +158,8 @@ def run_card(s: dict[str, Any], runs: list[tuple[dict[str, Any], SADConfig]], df
         with_ae = [c for c in cfgs if c.method in DEEP + ("ae",) and c.pretrain or c.hybrid]
         deep = [c for c in cfgs if c.method in DEEP]
         seeds = len({c.seed for c in cfgs})
-        budget = f"autoencoder {report.values(c.ae_epochs for c in with_ae)} epochs, network " \
-                 f"{report.values(c.epochs for c in deep)} epochs; {seeds} seed{'s' if seeds > 1 else ''}"
+        budget = f"autoencoder {report.counted((c.ae_epochs for c in with_ae), 'epochs')}, network " \
+                 f"{report.counted((c.epochs for c in deep), 'epochs')}; {seeds} seed{'s' if seeds > 1 else ''}"
         if all(lab["section"] == "tabular" for lab, _ in mine):
             rows[report.dataset_label(ds)] = f"section (d); {budget}"
             continue

@@ -355,7 +355,7 @@ def with_paper(df: pd.DataFrame) -> pd.DataFrame:
 
 def _oe_text(part: pd.DataFrame) -> str:
     oe = part[part["oe"].notna()] if "oe" in part else part.iloc[:0]
-    return f"{report.values(oe['oe'])} OE ({report.values(oe['n_oe'])} images)" if len(oe) else "no OE"
+    return f"{report.values(oe['oe'])} OE ({report.counted(oe['n_oe'], 'images')})" if len(oe) else "no OE"
 
 
 def run_card(s: dict[str, Any], df: pd.DataFrame, device: str | None = None, wall: str | None = None
@@ -366,14 +366,14 @@ def run_card(s: dict[str, Any], df: pd.DataFrame, device: str | None = None, wal
     svdd = _is_svdd(df)
     for data, part in df[~svdd].groupby("data", sort=False):
         rows[data] = (f"classes {report.values(part['normal_class'])}; {_oe_text(part)}; "
-                      f"{report.values(part['epochs'])} epochs of {report.values(part['n_train'])} training images "
-                      f"per class in batches of {report.values(part['batch_size'])} + as many OE; "
+                      f"{report.counted(part['epochs'], 'epochs')} of "
+                      f"{report.counted(part['n_train'], 'training images')} per class in batches of {report.values(part['batch_size'])} + as many OE; "
                       f"{report.values(part['n_test'])} test images")
     for data, part in df[svdd].groupby("data", sort=False):
         rows[f"Deep SVDD (ICML 2018), {data}"] = (
             f"classes {report.values(part['normal_class'])}; the Deep SVDD seed's bias-free LeNet, GCN + min-max; "
-            f"autoencoder {report.values(part['ae_epochs'])} epochs, then {report.values(part['epochs'])} epochs at "
-            f"lr {report.values(part['lr'])} on {report.values(part['n_train'])} images per class in batches of "
+            f"autoencoder {report.counted(part['ae_epochs'], 'epochs')}, then "
+            f"{report.counted(part['epochs'], 'epochs')} at lr {report.values(part['lr'])} on {report.counted(part['n_train'], 'images')} per class in batches of "
             f"{report.values(part['batch_size'])}; {report.values(part['n_test'])} test images")
     return report.run_card(s["profile"], df, rows, device, wall)
 
