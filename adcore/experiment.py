@@ -84,9 +84,9 @@ class RunConfig(RunSpec):
             check_range("oe_classes", self.oe_classes, 1, _N_CLASSES[self.oe], integer=True)
 
     def run(self, device: str | None = None, progress: bool = True, *, amp: bool = False,
-            channels_last: bool = False, compile: bool = False, mode: str = "auto") -> dict[str, Any]:
+            channels_last: bool | None = None, compile: bool = False, mode: str = "auto") -> dict[str, Any]:
         """Train and evaluate this configuration; a flat record (config, AUC, timings, sizes). ``amp`` (bf16
-        autocast), ``channels_last`` and ``compile`` are speed options of the trainer; ``amp`` changes results
+        autocast), ``channels_last`` (None: the trainer's choice) and ``compile`` are speed options of the trainer; ``amp`` changes results
         slightly and is recorded."""
         p = prepare(self, device)
         try:
@@ -127,7 +127,7 @@ class RunConfig(RunSpec):
     def run_group(cls, configs: Sequence["RunConfig"], device: str | None = None, progress: bool = False,
                   on_record: Callable[[Any, dict], Any] | None = None,
                   on_error: Callable[[Any, BaseException], Any] | None = None, *, amp: bool = False,
-                  channels_last: bool = False, compile: bool = False, mode: str = "auto") -> None:
+                  channels_last: bool | None = None, compile: bool = False, mode: str = "auto") -> None:
         """Train configurations of one ``group_key()`` as one K-model job; report each record as it is scored.
         A model whose loss becomes non-finite goes to ``on_error`` (raised when None); the others go on."""
         dev = pick_device(device)

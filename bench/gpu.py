@@ -178,7 +178,7 @@ def correctness(dev: torch.device, sz: dict) -> dict[str, Any]:
         for mode in ("loop", "vmap"):
             models = [model(o, i, bias=False, **okw) for o, i, okw in specs]
             logs = train_many([m[0] for m in models], [m[1] for m in models], normal, oe, seeds=[5, 6, 7],
-                              device=dev, mode=mode, **kw)
+                              device=dev, mode=mode, channels_last=False, **kw)  # one layout: only the algorithms differ
             scores = score_many([m[0] for m in models], [m[1] for m in models], test_x, device=dev, mode=mode)
             runs[mode] = (models, logs, scores)
         loss_rel = max(abs(a - b) / max(abs(a), 1e-12) for la, lb in zip(runs["loop"][1], runs["vmap"][1])
@@ -199,7 +199,7 @@ def correctness(dev: torch.device, sz: dict) -> dict[str, Any]:
         for mode in ("loop", "vmap"):
             models = [model("hsc", 0, bias=False) for _ in range(3)]
             train_many([m[0] for m in models], [m[1] for m in models], normal, oe, seeds=[1, 1, 1], device=dev,
-                       mode=mode, **{**kw, "epochs": 1})
+                       mode=mode, channels_last=False, **{**kw, "epochs": 1})
             stats[mode] = [{k: v.float().cpu() for k, v in m[0].state_dict().items() if "running_" in k}
                            for m in models]
         names = list(stats["vmap"][0])
