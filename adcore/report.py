@@ -133,6 +133,27 @@ def counted(items: Iterable[Any], noun: str, none: str = "all") -> str:
     return f"{text} {noun[:-1] if text == '1' and noun.endswith('s') else noun}"
 
 
+_POINT = ("data", "dataset", "normal_class", "method", "objective", "oe", "oe_size", "blur", "ratio_known_outlier",
+          "ratio_pollution", "hybrid")  # the columns that tell the points of a design apart, where present
+
+
+def seed_text(df: pd.DataFrame) -> str:
+    """The number of seeds behind the records, per point of the design where it varies ("1; 3 at 12 of 42 points":
+    a design whose spread part reruns a few points), since one count for all would overstate most cells."""
+    if "seed" not in df:
+        return "—"
+    cols = [c for c in _POINT if c in df]
+    if not cols:
+        return str(df["seed"].nunique())
+    keys = df[cols].map(lambda v: tuple(v) if isinstance(v, list) else v).astype(str)
+    counts = df["seed"].groupby([keys[c] for c in cols], sort=False, dropna=False).nunique()
+    if counts.nunique() <= 1:
+        return str(int(counts.iloc[0])) if len(counts) else "—"
+    base = int(counts.mode().iloc[0])
+    return "; ".join([str(base)] + [f"{n} at {int((counts == n).sum())} of {len(counts)} points"
+                                    for n in sorted(set(counts)) if n != base])
+
+
 def run_card(profile: str, df: pd.DataFrame, rows: dict[str, Any], device: str | None = None,
              wall: str | None = None) -> pd.DataFrame:
     """The facts a reader needs before trusting a number: the profile, the chapter's ``rows`` (data, budget...),
@@ -142,8 +163,7 @@ def run_card(profile: str, df: pd.DataFrame, rows: dict[str, Any], device: str |
     devices = sorted({d for d in distinct.get("device", []) if isinstance(d, str)})
     ran, stored = df.attrs.get("ran"), df.attrs.get("stored")
     runs = f"{len(distinct)}" + (f" ({ran} trained now, {stored} read from the store)" if ran is not None else "")
-    seeds = {} if any(k.startswith("seeds") for k in rows) else {
-        "seeds": str(distinct["seed"].nunique()) if "seed" in distinct else "—"}
+    seeds = {} if any(k.startswith("seeds") for k in rows) else {"seeds": seed_text(distinct)}
     card = {"profile": profile, **rows, **seeds,
             "runs": runs,
             "device": ", ".join(devices) if devices else device_name(pick_device(device)),

@@ -56,6 +56,14 @@ def test_cells_and_values():
     assert report.values([None], none="none") == "none"
     assert report.counted([1.0, 1], "epochs") == "1 epoch" and report.counted([3, 5], "epochs") == "3, 5 epochs"
     assert report.counted([1, 4], "images") == "1, 4 images"
+    spread = pd.DataFrame({"normal_class": [0, 1, 1, 1, 2, 3, 3, 3], "seed": [0, 0, 1, 2, 0, 0, 1, 2]})
+    assert report.seed_text(spread) == "1; 3 at 2 of 4 points"
+    assert report.seed_text(spread[spread.seed == 0]) == "1"
+    assert report.seed_text(spread.drop(columns="normal_class")) == "3"
+    blur = pd.DataFrame({"normal_class": [1] * 5, "blur": [0, 0, 0, 8, 32], "seed": [0, 1, 2, 0, 0]})
+    assert report.seed_text(blur) == "1; 3 at 1 of 3 points"  # the same class, three seeds at sigma 0 only
+    mixed = blur.assign(blur=[0, 0, 0, None, None], method=[None, None, None, "Deep SVDD", "Deep SVDD"])
+    assert report.seed_text(mixed) == "1; 3 at 1 of 2 points"  # records of two kinds: missing columns count too
     assert report.slug("normal classes (a) / (b)") == "normal_classes_a_b"
     assert report.given(a=None, b=0, c=[]) == {"b": 0, "c": []}
 
