@@ -5,6 +5,7 @@ from sklearn.metrics import roc_auc_score
 
 from adcore.nets import make_net
 from adcore.objectives import make_objective
+from adcore.augment import make_augment
 from adcore.train import IndexStream, score, train
 
 
@@ -57,19 +58,23 @@ def test_cpu_images_train_and_score_in_nhwc_equal_to_nchw_up_to_rounding(toy):
     """On a CPU the trainer picks NHWC for images by default (measured faster) and scoring converts to it and back:
     the same computation as NCHW up to float rounding (one epoch: later, Adam turns other rounding on near-zero
     gradients into lr-sized steps, see test_multi), and the caller's network is left in NCHW by scoring."""
-    a_auc, a_log, a_scores = _fit(toy, "hsc", seed=2, epochs=1)  # the default: None, NHWC here
-    b_auc, b_log, b_scores = _fit(toy, "hsc", seed=2, epochs=1, channels_last=False)
-    assert a_log.losses == pytest.approx(b_log.losses, rel=2e-3)
-    assert abs(a_auc - b_auc) < 5e-3 and np.corrcoef(a_scores, b_scores)[0, 1] > 0.999
+    a_auc, a_log, _ = _fit(toy, "hsc", seed=2, epochs=1)  # the default: None, NHWC here
+    b_auc, b_log, _ = _fit(toy, "hsc", seed=2, epochs=1, channels_last=False)
+    assert a_log.losses == pytest.approx(b_log.losses, rel=5e-3)
+    assert abs(a_auc - b_auc) < 0.02  # (different networks after a step of rounding: 0.005 apart seen in CI)
     net = make_net("mnist_lenet", rep_dim=16)
     train(net, make_objective("hsc"), toy["train"], toy["oe"], epochs=1, batch_size=64, seed=0, progress=False)
+
     def second_conv():  # in_channels > 1: a layout shows in its strides (a 1-channel weight is both)
         return [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][1].weight
 
     assert second_conv().is_contiguous(memory_format=torch.channels_last)  # trained in NHWC (a CPU's default)
     assert not second_conv().is_contiguous()
-    score(net, make_objective("hsc"), toy["test_x"])
+    nhwc = score(net, make_objective("hsc"), toy["test_x"])
     assert second_conv().is_contiguous()  # scoring hands the network back in NCHW
+    with torch.no_grad():  # the same network scored in NCHW by hand: equal up to float rounding
+        nchw = make_objective("hsc").score(net.eval()(make_augment("none")(toy["test_x"], train=False))).numpy()
+    np.testing.assert_allclose(nhwc, nchw, rtol=1e-4, atol=1e-6)
 
 
 def test_nan_loss_raises(toy):
