@@ -216,12 +216,13 @@ def forward_all(net: nn.Module, x: torch.Tensor, augment: Augment, device: torch
     net.eval()
     batch_size = batch_size or eval_batch_size(x, device)
     nhwc = device.type == "cpu" and x.dim() == 4
-    fmt = torch.channels_last if nhwc else torch.contiguous_format
     if nhwc:
         net.to(memory_format=torch.channels_last)
+    outs = []
     try:
-        outs = [net(augment(x[i:i + batch_size].to(device), train=False).contiguous(memory_format=fmt))
-                for i in range(0, len(x), batch_size)]
+        for i in range(0, len(x), batch_size):
+            xb = augment(x[i:i + batch_size].to(device), train=False)
+            outs.append(net(xb.contiguous(memory_format=torch.channels_last) if nhwc else xb))
     finally:
         if nhwc:
             net.to(memory_format=torch.contiguous_format)
