@@ -506,7 +506,7 @@ def execute(configs: Iterable[RunSpec], store: ResultStore | str | os.PathLike, 
     if bad:
         raise CorruptRecordError(f"corrupt result record {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1
                                                                       else "") + f"; {REPAIR_HINT}")
-    todo = [c for c in configs if not store.has(c)]
+    todo = [c for c in configs if store.file(c) not in records]  # the records read above: no second stat
     result = Result(total=len(configs), already=len(configs) - len(todo))
     if max_runs is not None and len(todo) > max_runs:
         result.skipped = len(todo) - max_runs
