@@ -86,8 +86,8 @@ class RunConfig(RunSpec):
     def run(self, device: str | None = None, progress: bool = True, *, amp: bool = False,
             channels_last: bool | None = None, compile: bool = False, mode: str = "auto") -> dict[str, Any]:
         """Train and evaluate this configuration; a flat record (config, AUC, timings, sizes). ``amp`` (bf16
-        autocast), ``channels_last`` (None: the trainer's choice) and ``compile`` are speed options of the trainer; ``amp`` changes results
-        slightly and is recorded."""
+        autocast), ``channels_last`` (None: the trainer's choice) and ``compile`` are speed options of the trainer;
+        ``amp`` changes results slightly and is recorded."""
         p = prepare(self, device)
         try:
             log = train(p.net, p.objective, p.train_x, p.oe, augment=p.augment, device=p.device, progress=progress,

@@ -159,7 +159,7 @@ def run_card(s: dict[str, Any], runs: list[tuple[dict[str, Any], SADConfig]], df
         deep = [c for c in cfgs if c.method in DEEP]
         seeds = len({c.seed for c in cfgs})
         budget = f"autoencoder {report.counted((c.ae_epochs for c in with_ae), 'epochs')}, network " \
-                 f"{report.counted((c.epochs for c in deep), 'epochs')}; {seeds} seed{'s' if seeds > 1 else ''}"
+                 f"{report.counted((c.epochs for c in deep), 'epochs')}; {report.counted([seeds], 'seeds')}"
         if all(lab["section"] == "tabular" for lab, _ in mine):
             rows[report.dataset_label(ds)] = f"section (d); {budget}"
             continue

@@ -367,13 +367,15 @@ def run_card(s: dict[str, Any], df: pd.DataFrame, device: str | None = None, wal
     for data, part in df[~svdd].groupby("data", sort=False):
         rows[data] = (f"classes {report.values(part['normal_class'])}; {_oe_text(part)}; "
                       f"{report.counted(part['epochs'], 'epochs')} of "
-                      f"{report.counted(part['n_train'], 'training images')} per class in batches of {report.values(part['batch_size'])} + as many OE; "
+                      f"{report.counted(part['n_train'], 'training images')} per class in batches of "
+                      f"{report.values(part['batch_size'])} + as many OE; "
                       f"{report.values(part['n_test'])} test images")
     for data, part in df[svdd].groupby("data", sort=False):
         rows[f"Deep SVDD (ICML 2018), {data}"] = (
             f"classes {report.values(part['normal_class'])}; the Deep SVDD seed's bias-free LeNet, GCN + min-max; "
             f"autoencoder {report.counted(part['ae_epochs'], 'epochs')}, then "
-            f"{report.counted(part['epochs'], 'epochs')} at lr {report.values(part['lr'])} on {report.counted(part['n_train'], 'images')} per class in batches of "
+            f"{report.counted(part['epochs'], 'epochs')} at lr {report.values(part['lr'])} on "
+            f"{report.counted(part['n_train'], 'images')} per class in batches of "
             f"{report.values(part['batch_size'])}; {report.values(part['n_test'])} test images")
     return report.run_card(s["profile"], df, rows, device, wall)
 
