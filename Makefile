@@ -33,11 +33,15 @@ data:
 		>/dev/null 2>&1 || echo "note: could not install dataset-fashion-mnist with apt; adcore will try to download it"; \
 	fi
 
+# -n 1: the tests run in one pytest-xdist worker process; a native crash (segfault, heap corruption) fails the
+# test that caused it, a new worker takes over, and the run goes on to report every other result.
+PYTEST_ISOLATED := -p xdist -n 1 --max-worker-restart 20
+
 test: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ISOLATED)
 
 test-all: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ISOLATED)
 
 # The acceptance single run: Fashion-MNIST class 0, HSC + natural-image OE, 10 epochs.
 run: setup

@@ -16,11 +16,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from typing import Any
 
-from .config import ConfigError, check_device, check_path, parse_value
+from .config import ConfigError, check_device, check_path, check_results, parse_value
 from .experiment import RunConfig
+from .train import LAYOUT_ENV, LAYOUTS
 
 PROG = "adcore"
 # Errors that mean "the input is wrong" (exit status 2, as argparse's); anything else a run raises exits with 1.
@@ -130,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--repair", action="store_true",
                    help="move corrupt records of the results folder aside (into corrupt/) and re-run them")
     for q in (r, w):
+        q.add_argument("--channels-last", default=None, choices=LAYOUTS,
+                       help=f"CPU memory layout: auto (default: NHWC for the LeNets, where it is measured safe and "
+                            f"faster), on or off; sets ${LAYOUT_ENV} for every run this command starts")
         q.add_argument("--traceback", action="store_true", help="on an error, show the Python stack")
     sub.add_parser("book", help="execute the notebooks with a profile and render the book (see book --help)",
                    add_help=False)
@@ -154,6 +159,7 @@ def sweep_main(args: argparse.Namespace) -> int:
     if args.executor == "local":  # on Ray the workers' devices count, not the driver's
         check_device(args.device)
     check_path("data_root", args.data_root), check_path("oe_root", args.oe_root)  # before building the grid
+    check_results(args.results)
     overrides = {k: parse_value(v) for k, v in args.param}
     # Every configuration is built, so validated, before the first run starts.
     configs = chapters.grid(args.grid, args.profile, **overrides)
@@ -209,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             from . import book
             return book.main(argv[1:])
         args = build_parser().parse_args(argv)
+        if args.channels_last is not None:  # one place for every run of this process, its workers and kernels
+            os.environ[LAYOUT_ENV] = args.channels_last
         return sweep_main(args) if args.command == "sweep" else run_main(args)
     except SystemExit as e:  # argparse (usage errors, --help) and book's checks
         if isinstance(e.code, str):

@@ -223,6 +223,11 @@ def render(stage_dir: Path, strict: bool = True, out: Path = ROOT) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m adcore book`` (or ``python -m adcore.book``): a bad input (unknown notebook, a results path
+    that is a file, a bad layout) is one line ``adcore: error: ...`` and exit status 2, before anything runs."""
+    from .config import ConfigError, check_results
+    from .train import LAYOUT_ENV, LAYOUTS, check_layout
+
     ap = argparse.ArgumentParser(prog="python -m adcore book", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="laptop", choices=("smoke", "laptop", "paper"),
@@ -231,11 +236,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-p", nargs=2, action="append", metavar=("KEY", "VALUE"), default=[],
                     help="override a notebook parameter, e.g. -p seeds 3")
     ap.add_argument("--results", default=None, help="results store folder (default: results/)")
+    ap.add_argument("--channels-last", default=None, choices=LAYOUTS,
+                    help=f"CPU memory layout of every run (sets ${LAYOUT_ENV}; default auto: NHWC for the LeNets)")
     ap.add_argument("--no-render", action="store_true", help="execute only")
     ap.add_argument("--lenient", action="store_true", help="render without treating warnings as errors")
     ap.error = lambda message: ap.exit(2, f"adcore: error: {message} (see python -m adcore book --help)\n")
     a = ap.parse_args(argv)
-    params = {k: parse_value(v) for k, v in a.p}
+    try:
+        check_results(a.results)
+        notebooks(a.only)  # an unknown name fails here, before the first notebook executes
+        params = {k: parse_value(v) for k, v in a.p}
+        if a.channels_last is not None:
+            check_layout(a.channels_last)
+            os.environ[LAYOUT_ENV] = a.channels_last  # the kernels inherit the environment
+    except (ConfigError, SystemExit) as e:
+        if isinstance(e, SystemExit) and not isinstance(e.code, str):
+            raise
+        print(f"adcore: error: {e.code if isinstance(e, SystemExit) else e}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     executed = execute(a.profile, a.only, params, a.results)
     if not a.no_render:

@@ -109,6 +109,14 @@ def check_path(name: str, value: Any) -> None:
                           f"{name} unset to use the default locations")
 
 
+def check_results(value: Any, name: str = "results") -> None:
+    """A results store is a folder: an existing path that is not one (a file) is refused before any run, not
+    at the first record's ``mkdir`` (``FileExistsError``)."""
+    if value is not None and Path(os.path.expanduser(str(value))).exists() \
+            and not Path(os.path.expanduser(str(value))).is_dir():
+        raise ConfigError(f"{name}={str(value)!r} is a file, not a folder; give a results folder (new or existing)")
+
+
 def check_data_env() -> None:
     """``$ADCORE_DATA``, when set, must name an existing folder (it is used or fails, as ``data_root``)."""
     env = os.environ.get("ADCORE_DATA")

@@ -84,9 +84,10 @@ class RunConfig(RunSpec):
             check_range("oe_classes", self.oe_classes, 1, _N_CLASSES[self.oe], integer=True)
 
     def run(self, device: str | None = None, progress: bool = True, *, amp: bool = False,
-            channels_last: bool | None = None, compile: bool = False, mode: str = "auto") -> dict[str, Any]:
+            channels_last: bool | str | None = None, compile: bool = False, mode: str = "auto") -> dict[str, Any]:
         """Train and evaluate this configuration; a flat record (config, AUC, timings, sizes). ``amp`` (bf16
-        autocast), ``channels_last`` (None: the trainer's choice) and ``compile`` are speed options of the trainer;
+        autocast), ``channels_last`` ("auto": the trainer's choice, ``adcore.train.resolve_layout``; training and
+        scoring) and ``compile`` are speed options of the trainer;
         ``amp`` changes results slightly and is recorded."""
         p = prepare(self, device)
         try:
@@ -95,7 +96,7 @@ class RunConfig(RunSpec):
                         compile=compile, **train_kwargs(self))
         except FloatingPointError as e:
             raise FloatingPointError(f"run {self.describe()}: {e}") from e
-        return finish(p, log, amp)
+        return finish(p, log, amp, channels_last=channels_last)
 
     def group_key(self) -> Hashable | None:
         """Runs with equal keys train in the same steps: same image shape, net, rep_dim, bias, head, batch size
@@ -127,7 +128,7 @@ class RunConfig(RunSpec):
     def run_group(cls, configs: Sequence["RunConfig"], device: str | None = None, progress: bool = False,
                   on_record: Callable[[Any, dict], Any] | None = None,
                   on_error: Callable[[Any, BaseException], Any] | None = None, *, amp: bool = False,
-                  channels_last: bool | None = None, compile: bool = False, mode: str = "auto") -> None:
+                  channels_last: bool | str | None = None, compile: bool = False, mode: str = "auto") -> None:
         """Train configurations of one ``group_key()`` as one K-model job; report each record as it is scored.
         A model whose loss becomes non-finite goes to ``on_error`` (raised when None); the others go on."""
         dev = pick_device(device)
@@ -141,7 +142,8 @@ class RunConfig(RunSpec):
         ok = [i for i, log in enumerate(logs) if not log.error]
         t0 = time.perf_counter()
         scores = score_many([preps[i].net for i in ok], [preps[i].objective for i in ok],
-                            [preps[i].test_x for i in ok], preps[0].augment, dev, mode=mode) if ok else []
+                            [preps[i].test_x for i in ok], preps[0].augment, dev, mode=mode,
+                            channels_last=channels_last) if ok else []
         test_time = (time.perf_counter() - t0) / max(len(ok), 1)  # each run's share of the one scoring pass
         scored = dict(zip(ok, scores))
         for i, (p, log) in enumerate(zip(preps, logs)):
@@ -265,13 +267,13 @@ def prepare(cfg: RunConfig, device: str | torch.device | None = None,
 
 
 def finish(p: Prepared, log: TrainLog, amp: bool = False, scores: np.ndarray | None = None,
-           test_time: float | None = None) -> dict[str, Any]:
+           test_time: float | None = None, channels_last: bool | str | None = None) -> dict[str, Any]:
     """Score the test set with the trained network of ``p`` (unless ``scores`` are given: a K-model job scores
     all its models in one pass, ``test_time`` being this run's share); the run's flat record. Times are this
     run's own: in a K-model job, its share of the training (job time / K)."""
     if scores is None:
         t0 = time.perf_counter()
-        scores = score(p.net, p.objective, p.test_x, p.augment, p.device)
+        scores = score(p.net, p.objective, p.test_x, p.augment, p.device, channels_last=channels_last)
         test_time = time.perf_counter() - t0
     test_time = float(test_time or 0.0)
     return {
@@ -292,5 +294,6 @@ def finish(p: Prepared, log: TrainLog, amp: bool = False, scores: np.ndarray | N
         "oe_note": p.oe_note,
         "models_in_step": log.models,
         "amp": amp,
+        "layout": log.layout,  # rounding-level differences between layouts: say which one trained
         **record_tail(p.device),
     }

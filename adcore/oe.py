@@ -58,6 +58,23 @@ _PERMUTE_MAX = 2**24  # up to this N an explicit permutation (<= 128 MB); beyond
 _FEISTEL_ROUNDS = 8
 _LUMA = (0.299, 0.587, 0.114)
 
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """``np.load(path, mmap_mode="r")`` for a file that must be a plain ``.npy`` array: anything else (a pickle,
+    text, a truncated header) raises one ``ValueError`` naming the file, never numpy's ``allow_pickle`` advice
+    (object arrays are never loaded: unpickling runs code)."""
+    with open(path, "rb") as f:
+        head = f.read(len(NPY_MAGIC))
+    if head != NPY_MAGIC:
+        raise ValueError(f"{path}: not a .npy array file (it does not start with numpy's header); give the 300K "
+                         "random images .npy (N x 32 x 32 x 3 uint8) or tiny_images.bin")
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{path}: unreadable .npy array file ({' '.join(str(e).split())})") from None
+
 
 class OESource(Protocol):
     """A pool of OE images; ``size`` is the largest n ``sample`` accepts."""
@@ -375,7 +392,7 @@ class TinyImages:
         if self.path.suffix == ".npy":
             if exclude is not None:
                 raise ValueError(f"exclude applies to tiny_images.bin record numbers, not to {self.path.name}")
-            arr = np.load(self.path, mmap_mode="r")
+            arr = load_npy(self.path)
             if arr.dtype != np.uint8 or arr.shape[1:] != (32, 32, 3):
                 raise ValueError(f"{self.path}: expected N x 32 x 32 x 3 uint8, found {arr.shape} {arr.dtype}")
             records = len(arr)
@@ -446,7 +463,7 @@ class _TinyImagesDataset(LazyImages):
 
     def fetch(self, idx) -> torch.Tensor:
         if self._arr is None:
-            self._arr = (np.load(self.path, mmap_mode="r") if self.path.suffix == ".npy"
+            self._arr = (load_npy(self.path) if self.path.suffix == ".npy"
                          else np.memmap(self.path, np.uint8, "r").reshape(-1, _TINY_RECORD))
         rec = np.asarray(self._arr[self.records(np.asarray(idx, dtype=np.int64))])
         # .npy: N x H x W x C; .bin: each record column-major (W, H, C fastest first), i.e. C x W x H in C order

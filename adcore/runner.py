@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from .config import ConfigError, RunSpec, check_choice, check_device
+from .config import ConfigError, RunSpec, check_choice, check_device, check_results
 
 # Default K per job. CUDA: an upper bound; the trainer trains as many of a job's models at once as fit in the GPU's
 # free memory (adcore.train.models_that_fit, ~270 LeNets of CIFAR-10 at batch 128 + 128 on a 141 GB GPU) and the rest
@@ -66,6 +66,7 @@ class ResultStore:
     STALE_TMP_S = 3600  # temporary files of writers killed mid-write are removed by repair() after this long
 
     def __init__(self, path: str | os.PathLike):
+        check_results(path)
         self.path = Path(path)
 
     def file(self, cfg: RunSpec) -> Path:

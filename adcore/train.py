@@ -104,6 +104,55 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device(device)
 
 
+# ---- memory layout: NHWC (channels_last) on a CPU only where it is known to be safe and faster ---------------
+
+LAYOUTS = ("auto", "on", "off")
+LAYOUT_ENV = "ADCORE_CHANNELS_LAST"  # "on" | "off" | "auto": the default of every run in this process and its children
+
+
+def check_layout(value: Any, name: str = "channels_last") -> bool | None:
+    """``value`` as the trainer takes it: True ("on"), False ("off") or None ("auto"); anything else raises
+    :class:`adcore.config.ConfigError` naming it."""
+    from .config import ConfigError
+
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in LAYOUTS:
+        return {"on": True, "off": False, "auto": None}[text]
+    raise ConfigError(f"{name}={value!r} is not a layout; choose one of {', '.join(LAYOUTS)}")
+
+
+def nhwc_safe(net: nn.Module) -> bool:
+    """Whether every convolution of ``net`` is of the kind measured safe (and faster) in NHWC on our CPUs: plain
+    2-d convolutions of stride 1, as in the LeNets (their 5 x 5 / pad 2 convolutions, any channel count;
+    max-pooling does the downsampling).
+
+    Why so narrow: oneDNN 3.12 (inside torch 2.14.1) corrupts the heap in the backward pass of a strided 1 x 1
+    convolution with 2 to 7 input channels in channels_last on its AVX2 kernel path (an AMD EPYC without
+    AVX-512, or ``ONEDNN_MAX_CPU_ISA=AVX2`` anywhere): "double free or corruption", a segfault or a hang within a
+    few steps. A width-4 ResNet-18's shortcut (4 -> 8, 1 x 1, stride 2) is such a convolution. Measured one
+    shape at a time (30 Adam steps, batch 16, 1 thread): 1 x 1 / stride 2 with 3, 4, 5, 6, 7 input channels
+    abort (2: hangs), 1, 8, 12, 16, 20 run; 3 x 3 and 5 x 5 at strides 1 and 2, 7 x 7 / stride 2, transposed
+    convolutions and BatchNorm run. No NHWC speed-up was ever measured for the ResNet or the autoencoders, so
+    every net with a strided, grouped or transposed convolution stays in the contiguous layout."""
+    convs = [m for m in net.modules() if isinstance(m, nn.modules.conv._ConvNd)]
+    return bool(convs) and all(type(m) is nn.Conv2d and m.stride == (1, 1) and m.groups == 1 for m in convs)
+
+
+def resolve_layout(channels_last: bool | str | None, nets: Sequence[nn.Module], device: torch.device,
+                   mode: str = "loop", image: bool = True) -> bool:
+    """Whether to train or score ``nets`` in NHWC. ``channels_last`` True/"on" or False/"off" decides; None/"auto"
+    takes ``$ADCORE_CHANNELS_LAST`` when set, else NHWC for image batches on a CPU, model by model ("loop"), when
+    every net is :func:`nhwc_safe`. On CUDA "auto" is NCHW (cuDNN's choice is measured by bench/gpu.py instead)."""
+    choice = check_layout(channels_last)
+    if choice is None:
+        choice = check_layout(os.environ.get(LAYOUT_ENV) or None, LAYOUT_ENV)
+    if choice is not None:
+        return choice and image
+    return device.type == "cpu" and mode == "loop" and image and all(nhwc_safe(n) for n in nets)
+
+
 class IndexStream:
     """Endless stream of indices into a pool of ``size`` items: concatenated random permutations.
 
@@ -188,6 +237,7 @@ class TrainLog:
     images: int = 0  # images processed (normal + OE), for throughput figures
     models: int = 1  # models trained in the same steps; times are then the job's share per model
     error: str | None = None  # with keep_going: why this model stopped (non-finite loss)
+    layout: str = "nchw"  # the memory layout it trained in: "nhwc" (channels_last) or "nchw"
 
     @property
     def images_per_s(self) -> float:
@@ -205,17 +255,17 @@ def eval_batch_size(x: torch.Tensor, device: torch.device | None = None) -> int:
 
 @torch.no_grad()
 def forward_all(net: nn.Module, x: torch.Tensor, augment: Augment, device: torch.device,
-                batch_size: int | None = None) -> torch.Tensor:
+                batch_size: int | None = None, channels_last: bool | str | None = None) -> torch.Tensor:
     """Outputs of ``net`` in eval mode on all of ``x`` (test-time augmentation only), ``batch_size`` images at a
     time (default :func:`eval_batch_size`).
 
-    Images on a CPU go through in the NHWC (channels_last) layout, the network converted for the pass and back:
-    oneDNN's convolutions are faster on it (a CIFAR-10 LeNet scores 1,000 images in 0.22 s against 0.37 s in
-    NCHW, 2 cores; outputs equal up to float rounding, 5e-6 on values of about 4). Scoring was a fifth of the
-    laptop book's time, one pass per run."""
+    In NHWC where :func:`resolve_layout` says so (``channels_last``: "auto" by default; on a CPU the LeNets), the
+    network converted for the pass and back: oneDNN's convolutions are faster on it (a CIFAR-10 LeNet scores 1,000
+    images in 0.22 s against 0.37 s in NCHW, 2 cores; outputs equal up to float rounding, 5e-6 on values of about
+    4). Scoring was a fifth of the laptop book's time, one pass per run."""
     net.eval()
     batch_size = batch_size or eval_batch_size(x, device)
-    nhwc = device.type == "cpu" and x.dim() == 4
+    nhwc = resolve_layout(channels_last, [net], device, image=x.dim() == 4)
     if nhwc:
         net.to(memory_format=torch.channels_last)
     outs = []
@@ -345,8 +395,8 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
                weight_decay: float = 5e-7, milestones: tuple[int, ...] = (), gamma: float = 0.1,
                device: str | torch.device | None = None, seeds: Sequence[int] | None = None,
                generators: Sequence[torch.Generator] | None = None, progress: bool = True, mode: str = "auto",
-               amp: bool = False, channels_last: bool | None = None, compile: bool = False, keep_going: bool = False,
-               oe_blur: float | Sequence[float] = 0.0, oe_workers: int | None = None,
+               amp: bool = False, channels_last: bool | str | None = None, compile: bool = False,
+               keep_going: bool = False, oe_blur: float | Sequence[float] = 0.0, oe_workers: int | None = None,
                max_models: int | None = None) -> list[TrainLog]:
     """Train K = len(nets) models in place, in the same steps; model k as
     ``train(nets[k], objectives[k], xs[k], oes[k], targets=targets[k], seed=seeds[k], ...)`` would (or with
@@ -360,9 +410,9 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
     batch size and number of steps per epoch, and either all or none an OE pool. One epoch = len(x) // batch_size
     steps over a fresh order of the training data, the remainder dropped (the seed's DataLoader with shuffle and
     drop_last); Adam with MultiStepLR per epoch. ``mode``: "vmap", "loop" or "auto" (see the module docstring). ``amp``: bf16 autocast of the forward
-    pass (losses in fp32); ``channels_last``: NHWC memory format (None: where it was measured to pay, image
-    batches on a CPU model by model: a K = 10 job of CIFAR-10 LeNets trains 14 % faster on 2 cores, results equal up
-    to float rounding); ``compile``: ``torch.compile``.
+    pass (losses in fp32); ``channels_last``: NHWC memory format, True/"on",
+    False/"off" or None/"auto" (:func:`resolve_layout`: on a CPU model by model, for nets that are
+    :func:`nhwc_safe`, i.e. the LeNets; results equal up to float rounding); ``compile``: ``torch.compile``.
     ``keep_going``: a model whose loss becomes non-finite gets ``log.error`` and stops instead of stopping the
     job with ``FloatingPointError``. ``max_models``: train at most this many at once (the models are split into
     consecutive chunks trained one after the other, each as it would be alone); None: on CUDA as many as
@@ -405,8 +455,7 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
                          f"steps {sorted(steps_set)} (training set sizes {sorted({len(x) for x in xs})})")
     bs, steps = bss.pop(), steps_set.pop()
     sample_shape = tuple(xs[0].shape[1:])
-    if channels_last is None:
-        channels_last = device.type == "cpu" and mode == "loop" and len(sample_shape) == 3
+    channels_last = resolve_layout(channels_last, nets, device, mode, image=len(sample_shape) == 3)
     for x, t in zip(xs, tgts):
         if t is not None and len(t) != len(x):
             raise ValueError(f"{len(t)} targets for {len(x)} training samples")
@@ -462,7 +511,8 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
         net.to(device)
     for k, (net, obj) in enumerate(zip(nets, objectives)):
         if obj.needs_center and getattr(obj, "c", None) is None:
-            obj.set_center(forward_all(net, X[x_off[k]:x_off[k] + len(xs[k])], augment, device).mean(0))
+            obj.set_center(forward_all(net, X[x_off[k]:x_off[k] + len(xs[k])], augment, device,
+                                       channels_last=channels_last).mean(0))
 
     normal_streams = [IndexStream(len(x), device, g) for x, g in zip(xs, gens)]
     workers = default_workers() if oe_workers is None else oe_workers
@@ -503,7 +553,7 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
     step_losses = _losses(objectives, mode)
     hooked = [k for k, o in enumerate(objectives) if type(o).after_step is not Objective.after_step]
     scheds = [torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(milestones), gamma=gamma) for o in opts]
-    logs = [TrainLog(models=k_models) for _ in range(k_models)]
+    logs = [TrainLog(models=k_models, layout="nhwc" if channels_last else "nchw") for _ in range(k_models)]
     active = list(range(k_models))
     bar = tqdm(range(epochs), desc=f"train {objectives[0].name}" if k_models == 1 else
                f"train {k_models} models ({mode})", disable=not progress, leave=False)
@@ -673,11 +723,14 @@ def _vmapped(base: nn.Module, in_dims: tuple = (0, 0, 0)) -> Callable:
 
 
 def score(net: nn.Module, objective: Objective, x: torch.Tensor, augment: str | Augment = "none",
-          device: str | torch.device | None = None, batch_size: int | None = None) -> np.ndarray:
-    """Anomaly scores (higher = more anomalous) for every sample of ``x``."""
+          device: str | torch.device | None = None, batch_size: int | None = None,
+          channels_last: bool | str | None = None) -> np.ndarray:
+    """Anomaly scores (higher = more anomalous) for every sample of ``x`` (``channels_last``: as in
+    :func:`forward_all`)."""
     device = pick_device(device)
     net.to(device)
-    return objective.score(forward_all(net, x, make_augment(augment), device, batch_size)).float().cpu().numpy()
+    out = forward_all(net, x, make_augment(augment), device, batch_size, channels_last)
+    return objective.score(out).float().cpu().numpy()
 
 
 SCORE_IMAGES = 2**15  # images (of all K models together) per vmapped scoring pass: bounds its activation memory
@@ -686,7 +739,7 @@ SCORE_IMAGES = 2**15  # images (of all K models together) per vmapped scoring pa
 @torch.no_grad()
 def score_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: torch.Tensor | Sequence[torch.Tensor],
                augment: str | Augment = "none", device: str | torch.device | None = None, mode: str = "auto",
-               batch_size: int = 1024) -> list[np.ndarray]:
+               batch_size: int = 1024, channels_last: bool | str | None = None) -> list[np.ndarray]:
     """``[score(nets[k], objectives[k], xs[k], augment, device) for k in range(K)]``, K models in one pass.
 
     Why: scoring 200 models one by one is 200 passes over the test set of a few dozen small kernels per batch;
@@ -703,7 +756,7 @@ def score_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
     xs = _as_list(xs, k_models, "test sets")
     augment = make_augment(augment)
     if mode == "loop":
-        return [score(n, o, x, augment, device, batch_size) for n, o, x in zip(nets, objectives, xs)]
+        return [score(n, o, x, augment, device, batch_size, channels_last) for n, o, x in zip(nets, objectives, xs)]
     if len({len(x) for x in xs}) > 1:  # one vmapped pass per test-set size
         by_size: dict[int, list[int]] = {}
         for k, x in enumerate(xs):
@@ -711,7 +764,7 @@ def score_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
         out: dict[int, np.ndarray] = {}
         for idx in by_size.values():
             part = score_many([nets[k] for k in idx], [objectives[k] for k in idx], [xs[k] for k in idx], augment,
-                              device, mode, batch_size)
+                              device, mode, batch_size, channels_last)
             out.update(zip(idx, part))
         return [out[k] for k in range(k_models)]
     shared = len({id(x) for x in xs}) == 1
