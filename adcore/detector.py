@@ -100,7 +100,7 @@ class Detector(BaseEstimator):
         check_range("nu", self.nu, 0, 1, lo_open=True)
         check_range("fpr", self.fpr, 0, 1, lo_open=True)
         if self.fpr >= 1:
-            raise ConfigError(f"fpr={self.fpr!r} must be below 1 (the share of normals flagged, e.g. 0.05)")
+            raise ConfigError(f"fpr={self.fpr!r} must be in (0, 1): the share of held-out normals flagged, e.g. 0.05")
         check_range("holdout", self.holdout, 0, 0.5, lo_open=True)
         check_range("seed", self.seed, 0, integer=True)
         check_device(self.device)
@@ -168,6 +168,10 @@ class Detector(BaseEstimator):
         if isinstance(X, (str, os.PathLike)) or (isinstance(X, (list, tuple)) and X
                                                  and all(isinstance(p, (str, os.PathLike)) for p in X)):
             paths = [X] if isinstance(X, (str, os.PathLike)) else list(X)
+            for p in paths:
+                if not is_table(p):
+                    raise ConfigError(f"input {str(p)!r} is not a table file (.csv, .npy, .npz): this model scores "
+                                      "table rows")
             tables = [read_table(p, t["label_column"], columns=t["columns"]) for p in paths]
             x = np.concatenate([tb.x for tb in tables])
             ys = [tb.y for tb in tables]
@@ -410,8 +414,8 @@ class Detector(BaseEstimator):
         try:
             d = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - truncated zip, not a torch file, pickle refused ...
-            raise ModelFileError(f"model file {str(path)!r} is truncated or not an adcore model file "
-                                 f"({' '.join(str(e).split())[:120]})") from None
+            raise ModelFileError(f"model file {str(path)!r} is truncated or not an adcore model file (torch.load "
+                                 f"cannot read it: {type(e).__name__}); write it again with adcore fit") from None
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ModelFileError(f"model file {str(path)!r} is not an adcore model file (no format {FORMAT!r})")
         if d.get("format_version") != FORMAT_VERSION:

@@ -171,7 +171,7 @@ def probe(files: Sequence[Path]) -> ImageInfo:
 def check_sizes(info: ImageInfo, image_size: int | None, where: str) -> None:
     if info.size is None and image_size is None:
         common = sorted(info.sizes.items(), key=lambda kv: -kv[1])[:3]
-        seen = ", ".join(f"{w}x{h} ({n:,} files, e.g. {info.example[(w, h)].name})"  # type: ignore[attr-defined]
+        seen = ", ".join(f"{w}x{h} ({n:,} file{'s' if n > 1 else ''}, e.g. {info.example[(w, h)].name})"  # type: ignore[attr-defined]
                          for (w, h), n in common)
         raise ConfigError(f"images in {where!r} have mixed sizes ({seen}); pass --image-size N (image_size=N) to "
                           "resize them all to N x N")
