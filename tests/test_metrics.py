@@ -102,3 +102,31 @@ def test_record_tail_has_the_stamp_and_keys_are_unchanged():
     from adcore.deepsad import SADConfig
     assert config_hash(RunConfig(dataset="fmnist", normal_class=0, epochs=1)) == "2fc0507c1d83042f"
     assert config_hash(SADConfig()) == "c99bcbb5a2cbf9bb"
+
+
+def test_tables_show_another_metric_and_a_95_interval():
+    import pandas as pd
+    from adcore import report
+    df = pd.DataFrame({"cls": [0, 0, 0, 1, 1, 1], "method": ["a"] * 6, "seed": [0, 1, 2] * 2,
+                       "auc": [90.0, 92.0, 94.0, 80.0, 80.0, 80.0], "fpr95": [10.0, 20.0, 30.0, 5.0, 5.0, 5.0]})
+    # 3 seeds: mean 20, std (ddof 0) 8.165, sample std 10, t(0.975, 2) = 4.303 -> half-width 24.84
+    t = report.auc_table(df, "cls", "method", metric="fpr95", interval=True, mean_row=False)
+    assert t.loc[0, "a"] == "20.0 ± 8.2 [-4.8, 44.8]"
+    assert t.loc[1, "a"] == "5.0 ± 0.0 [5.0, 5.0]"
+    assert report.auc_table(df, "cls", "method", mean_row=False).loc[0, "a"] == "92.0 ± 1.6"  # unchanged default
+    with pytest.raises(KeyError, match="aupr_in"):
+        report.auc_table(df, "cls", "method", metric="aupr_in")
+
+
+def test_run_card_prints_the_stamp_and_old_records_without_it():
+    import pandas as pd
+    from adcore import report
+    df = pd.DataFrame({"config_hash": ["a", "b"], "seed": [0, 0], "device": ["cpu", "cpu"],
+                       "commit": ["abc123", None], "versions": ["adcore 0.1.0, torch 2.14.1", None],
+                       "threads": [2, None]})
+    card = report.run_card("smoke", df, {})["value"]
+    assert card["threads"] == "2 (and records without a stamp)"
+    assert card["adcore commit"] == "abc123 (and records without a stamp)"
+    assert card["package versions"].startswith("adcore 0.1.0, torch 2.14.1")
+    old = report.run_card("smoke", df[["config_hash", "seed", "device"]], {})
+    assert "adcore commit" not in old.index
