@@ -1,6 +1,6 @@
 """adcore: a small, fast, tested reproduction of deep anomaly detection (HSC, Deep SAD, Deep SVDD, BCE, Focal
 with Outlier Exposure) behind the deep anomaly-detection book."""
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401
 
 
 def __getattr__(name: str):

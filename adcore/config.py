@@ -33,7 +33,7 @@ from typing import Any, Callable, ClassVar, Hashable, Iterable, Sequence
 import numpy as np
 import torch
 
-from . import __version__
+from ._version import __version__
 
 
 class ConfigError(ValueError):

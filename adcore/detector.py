@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from . import __version__
+from ._version import __version__
 from .augment import Augment
 from .config import ConfigError, check_choice, check_device, check_range, device_name
 from .metrics import detection_metrics
@@ -98,8 +98,7 @@ class Detector(BaseEstimator):
         check_range("eta", self.eta, 0, lo_open=True)
         check_range("weight_decay", self.weight_decay, 0)
         check_range("nu", self.nu, 0, 1, lo_open=True)
-        check_range("fpr", self.fpr, 0, 1, lo_open=True)
-        if self.fpr >= 1:
+        if isinstance(self.fpr, bool) or not isinstance(self.fpr, (int, float)) or not 0 < self.fpr < 1:
             raise ConfigError(f"fpr={self.fpr!r} must be in (0, 1): the share of held-out normals flagged, e.g. 0.05")
         check_range("holdout", self.holdout, 0, 0.5, lo_open=True)
         check_range("seed", self.seed, 0, integer=True)
@@ -203,8 +202,8 @@ class Detector(BaseEstimator):
         n = len(norm_idx)
         n_hold = max(1, int(round(self.holdout * n)))
         if n - n_hold < 2:
-            raise ConfigError(f"{n} normal training sample(s): too few to train and hold out {self.holdout:.0%} "
-                              "for the threshold; give at least 20")
+            raise ConfigError(f"{n} normal training sample(s): too few to train on and hold out {self.holdout:.0%} "
+                              "of them for the threshold; give more normal samples")
         perm = np.random.default_rng([self.seed, 23]).permutation(norm_idx)
         hold_idx, train_idx = np.sort(perm[:n_hold]), np.sort(perm[n_hold:])
         x_train, x_hold = x[torch.from_numpy(train_idx)], x[torch.from_numpy(hold_idx)]
@@ -333,9 +332,7 @@ class Detector(BaseEstimator):
         if self.baseline_ is not None:
             return np.asarray(self.baseline_.score(self._flat(x)), np.float64)
         dev = pick_device(self.device)
-        out = score(self.net_, self.objective_, self._features(x), self._augment(), dev)
-        self.net_.cpu()
-        return out.astype(np.float64)
+        return score(self.net_, self.objective_, self._features(x), self._augment(), dev).astype(np.float64)
 
     def score_inputs(self, X: Any, progress: bool | None = None) -> tuple[np.ndarray, list[str], np.ndarray | None]:
         """(scores, ids, labels or None) for ``X``: paths (image files, folders, tables; a folder with normal/ and
@@ -385,7 +382,8 @@ class Detector(BaseEstimator):
                    "R": float(getattr(o, "R", 0.0))}
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "adcore": __version__,
                 "params": {k: v for k, v in self.get_params().items()}, "transform": self.transform_,
-                "state_dict": None if self.net_ is None else {k: v.clone() for k, v in self.net_.state_dict().items()},
+                "state_dict": None if self.net_ is None else {k: v.detach().cpu().clone()
+                                                              for k, v in self.net_.state_dict().items()},
                 "objective": obj, "baseline": None if self.baseline_ is None else pickle.dumps(self.baseline_),
                 "threshold": self.threshold_, "fpr": self.fpr, "calibration": self.calibration_, "fit": self.fit_}
 
@@ -430,9 +428,7 @@ class Detector(BaseEstimator):
 
     @classmethod
     def _from_dict(cls, d: dict[str, Any], device: str | None) -> "Detector":
-        params = dict(d["params"])
-        if device is not None:
-            params["device"] = device
+        params = {**d["params"], "device": device, "progress": False}  # this session's, not the fit's
         det = cls(**params)
         det.transform_, det.threshold_ = d["transform"], float(d["threshold"])
         det.calibration_, det.fit_ = d["calibration"], d["fit"]
