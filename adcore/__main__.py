@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--traceback", action="store_true", help="on an error, show the Python stack")
     sub.add_parser("book", help="execute the notebooks with a profile and render the book (see book --help)",
                    add_help=False)
+    from .owncli import add_parsers as add_own_data_parsers  # fit, score: your own data
+    add_own_data_parsers(sub)
     return p
 
 
@@ -215,8 +217,11 @@ def main(argv: list[str] | None = None) -> int:
             from . import book
             return book.main(argv[1:])
         args = build_parser().parse_args(argv)
-        if args.channels_last is not None:  # one place for every run of this process, its workers and kernels
-            os.environ[LAYOUT_ENV] = args.channels_last
+        if getattr(args, "channels_last", None) is not None:  # one place for every run of this process, its
+            os.environ[LAYOUT_ENV] = args.channels_last  # workers and kernels
+        if args.command in ("fit", "score"):  # adcore.owncli
+            from . import owncli
+            return owncli.run(args)
         return sweep_main(args) if args.command == "sweep" else run_main(args)
     except SystemExit as e:  # argparse (usage errors, --help) and book's checks
         if isinstance(e.code, str):

@@ -42,13 +42,14 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import normalized_mutual_info_score, roc_auc_score
+from sklearn.metrics import normalized_mutual_info_score
 from torch import nn
 
 from .augment import RECIPES, Augment, make_augment
 from .baselines import OCSVM
 from .config import ConfigError, RunSpec, check_choice, check_common, record_tail
 from .data import _CHANNELS, _N_CLASSES, DATASETS, cached_split, subsample
+from .metrics import detection_metrics
 from .nets import ConvAutoencoder, ResNet18
 from .objectives import Objective
 from .pretrain import Reconstruction, ReconstructionError
@@ -415,8 +416,8 @@ def _run(cfg: CLADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
 
     return {
         **cfg.key(),
-        "auc": float(roc_auc_score(test_y, -normality)),  # never flipped
-        "auc_seed": float(max(auc := roc_auc_score(test_y, -normality), 1 - auc)),  # the seed's flip below 0.5
+        **(m := detection_metrics(test_y, -normality)),  # auc never flipped
+        "auc_seed": float(max(m["auc"], 1 - m["auc"])),  # the seed's flip below 0.5
         "input_mean": list(mean), "input_std": list(std),
         "odin_step_std": cfg.eps * ODIN_SCALE, "odin_step_pixels": list(odin_pixel_step(cfg.eps, std)),
         **nmi_report(classes, res.labels, cfg.seed),
@@ -501,7 +502,7 @@ class OCSVMConfig(RunSpec):
         t0 = time.perf_counter()
         scores = svm.score(test_f)
         test_time = time.perf_counter() - t0
-        return {**self.key(), "auc": float(roc_auc_score(d["test_y"].numpy(), scores)), "gamma_value": gamma,
+        return {**self.key(), **detection_metrics(d["test_y"].numpy(), scores), "gamma_value": gamma,
                 "n_support": int(len(svm.model.support_)), "train_time": fit_time, "test_time": test_time,
                 "wall_time": time.perf_counter() - t_start, "n_train": len(train_f), "n_test": len(test_f),
                 "data_source": d["source"], **record_tail(torch.device("cpu"))}

@@ -33,7 +33,7 @@ from typing import Any, Callable, ClassVar, Hashable, Iterable, Sequence
 import numpy as np
 import torch
 
-from . import __version__
+from ._version import __version__
 
 
 class ConfigError(ValueError):
@@ -340,5 +340,8 @@ def device_name(dev: torch.device) -> str:
 
 
 def record_tail(dev: torch.device) -> dict[str, Any]:
-    """What every record ends with: the device, adcore's version and when it finished."""
-    return {"device": device_name(dev), "adcore": __version__, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    """What every record ends with: the device, adcore's version, when it finished, and the reproducibility stamp
+    (:func:`adcore.stamp.stamp`: package versions, commit, threads). Never part of the key."""
+    from .stamp import stamp
+    return {**stamp(), "device": device_name(dev), "adcore": __version__,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}

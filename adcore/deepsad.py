@@ -41,11 +41,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 from .baselines import BASELINES, make_baseline, semidgm_spec, torch_threads
 from .config import RunSpec, check_choice, check_common, record_tail
 from .data import _N_CLASSES, cached_images, subsample
+from .metrics import detection_metrics
 from .nets import make_sad_net, mlp_for, n_params, sad_net_for
 from .objectives import make_objective
 from .pretrain import Reconstruction, ReconstructionError, encode, init_from_pretrained, pretrain
@@ -296,10 +296,9 @@ def _test10(test_y: np.ndarray, seed: int) -> np.ndarray:
     return np.concatenate([norm, out])
 
 
-def _auc(y: np.ndarray, s: np.ndarray) -> float:
-    if not np.all(np.isfinite(s)):
-        raise FloatingPointError("non-finite anomaly scores")
-    return float(roc_auc_score(y, s))
+def _metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
+    """``auc`` and the other detection metrics (:mod:`adcore.metrics`); FloatingPointError for non-finite scores."""
+    return detection_metrics(y, s)
 
 
 def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
@@ -363,7 +362,7 @@ def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
     c = data.counts
     return {
         **cfg.key(),
-        "auc": _auc(data.test_y, scores),
+        **_metrics(data.test_y, scores),
         "train_time": train_time,
         "test_time": test_time,
         "wall_time": time.perf_counter() - t_start,

@@ -16,12 +16,12 @@ from typing import Any, Callable, ClassVar, Hashable, Sequence
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch.utils.data import Dataset
 
 from .augment import RECIPES, default_recipe
 from .config import ConfigError, RunSpec, check_choice, check_common, check_range, record_tail
 from .data import _N_CLASSES, DATASETS, cached_split, subsample
+from .metrics import detection_metrics
 from .nets import DEFAULT_REP_DIM, NETS, make_net, n_params, net_for_shape
 from .objectives import HSC_NORMS, OBJECTIVES, Objective, make_objective
 from .oe import OE_SOURCES, LazyImages, NaturalCrops, make_oe
@@ -278,7 +278,7 @@ def finish(p: Prepared, log: TrainLog, amp: bool = False, scores: np.ndarray | N
     test_time = float(test_time or 0.0)
     return {
         **p.cfg.key(),
-        "auc": float(roc_auc_score(p.test_y.numpy(), scores)),
+        **detection_metrics(p.test_y.numpy(), scores),  # auc, aupr_in, aupr_out, fpr95, detection_error
         "train_time": log.train_time,
         "test_time": test_time,
         "prep_time": p.prep_time,

@@ -24,6 +24,7 @@ from .train import pick_device
 DATASET_NAMES = {"fmnist": "Fashion-MNIST", "mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                  "emnist-letters": "EMNIST letters", "gtsrb": "GTSRB", "tiny-imagenet": "Tiny-ImageNet",
                  "imagenet30": "ImageNet-30", **TABULAR_NAMES}
+EXTRA_METRICS = ("aupr_in", "aupr_out", "fpr95", "detection_error")  # beside auc; adcore.metrics
 FMNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                   "Ankle boot")
 CLASS_NAMES = {"fmnist": FMNIST_CLASSES, "cifar10": paper.CIFAR10_CLASSES, "mnist": tuple(map(str, range(10))),
@@ -63,6 +64,9 @@ def collect(runs: list[tuple[dict[str, Any], Any]], results_dir: str | os.PathLi
     out = labels.merge(df.drop(columns=[k for k in labels.columns if k in df.columns and k != "config_hash"]),
                        on="config_hash", how="left")
     out["auc"] = 100 * out["auc"]
+    for k in EXTRA_METRICS:  # records written before adcore.metrics have none of them: NaN there
+        if k in out:
+            out[k] = 100 * out[k]
     sources = out["data_source"] if "data_source" in out else [""] * len(out)
     out["data"] = [dataset_label(d, str(src)) for d, src in zip(out["dataset"], sources)]
     if "normal_class" in out:
@@ -71,43 +75,69 @@ def collect(runs: list[tuple[dict[str, Any], Any]], results_dir: str | os.PathLi
     return out
 
 
-def cells(mean: pd.DataFrame | pd.Series, std: Any = None, n: Any = 1, digits: int = 1):
+def t_interval(std1: Any, n: Any) -> Any:
+    """Half-width of the 95 % Student-t interval of a mean of ``n`` values with sample std ``std1`` (ddof 1):
+    t(0.975, n - 1) s / sqrt(n); NaN for n < 2."""
+    from scipy.stats import t as student
+    n_arr = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.where(n_arr >= 2, student.ppf(0.975, np.maximum(n_arr - 1, 1)), np.nan)
+        half = q * np.asarray(std1, dtype=float) / np.sqrt(n_arr)
+    return type(std1)(half, index=std1.index, **({"columns": std1.columns} if isinstance(std1, pd.DataFrame)
+                                                   else {})) if isinstance(std1, (pd.DataFrame, pd.Series)) else half
+
+
+def cells(mean: pd.DataFrame | pd.Series, std: Any = None, n: Any = 1, digits: int = 1, half: Any = None):
     """Table cells "m" (one seed) or "m ± s" (several); "—" where there is no value. ``n``: the number of seeds,
-    for all cells or per cell (a frame / series like ``mean``)."""
-    def fmt(m, s, k):
+    for all cells or per cell (a frame / series like ``mean``). ``half``: the half-width of a 95 % interval per
+    cell (:func:`t_interval`): the cells then read "m ± s [lo, hi]"."""
+    def fmt(m, s, k, h=None):
         if m != m:
             return "—"
-        return f"{m:.{digits}f}" if k is None or k != k or k <= 1 or s is None or s != s else \
-            f"{m:.{digits}f} ± {s:.{digits}f}"
+        if k is None or k != k or k <= 1 or s is None or s != s:
+            return f"{m:.{digits}f}"
+        ci = f" [{m - h:.{digits}f}, {m + h:.{digits}f}]" if h is not None and h == h else ""
+        return f"{m:.{digits}f} ± {s:.{digits}f}{ci}"
     like = pd.DataFrame if isinstance(mean, pd.DataFrame) else pd.Series
     std = std if std is not None else like(np.nan, index=mean.index, **({"columns": mean.columns} if
                                                                       like is pd.DataFrame else {}))
     n = n if isinstance(n, (pd.DataFrame, pd.Series)) else like(n, index=mean.index, **(
         {"columns": mean.columns} if like is pd.DataFrame else {}))
+    if half is None:
+        half = like(np.nan, index=mean.index, **({"columns": mean.columns} if like is pd.DataFrame else {}))
     if like is pd.DataFrame:
-        return pd.DataFrame([[fmt(m, s, k) for m, s, k in zip(mr, sr, nr)] for mr, sr, nr in
-                             zip(mean.values, std.values, n.reindex_like(mean).values)],
+        return pd.DataFrame([[fmt(m, s, k, h) for m, s, k, h in zip(mr, sr, nr, hr)] for mr, sr, nr, hr in
+                             zip(mean.values, std.values, n.reindex_like(mean).values,
+                                 half.reindex_like(mean).values)],
                             index=mean.index, columns=mean.columns)
-    return pd.Series([fmt(m, s, k) for m, s, k in zip(mean, std, n.reindex_like(mean))], index=mean.index)
+    return pd.Series([fmt(m, s, k, h) for m, s, k, h in zip(mean, std, n.reindex_like(mean),
+                                                            half.reindex_like(mean))], index=mean.index)
 
 
 def auc_table(df: pd.DataFrame, index: str, columns: str, dataset: str | None = None,
-              mean_row: bool = True) -> pd.DataFrame:
+              mean_row: bool = True, metric: str = "auc", interval: bool = False) -> pd.DataFrame:
     """Mean ± std of AUC (%) over seeds, rows = ``index``, columns = ``columns`` (order of appearance); ± only
     where a cell ran with several seeds. The "mean" row averages the rows (each first averaged over its seeds);
-    it carries a ± over seeds only when every row ran with the same seeds."""
-    g = df.groupby([index, columns])["auc"]
+    it carries a ± over seeds only when every row ran with the same seeds. ``metric``: another recorded metric
+    (``aupr_in``, ``aupr_out``, ``fpr95``, ``detection_error``, in % after :func:`collect`; see
+    :mod:`adcore.metrics`); ``interval``: each cell with several seeds also shows the 95 % Student-t interval of
+    its mean over seeds, "m ± s [lo, hi]"."""
+    if metric not in df:
+        raise KeyError(f"no column {metric!r} in the records (records written before adcore.metrics have only auc)")
+    g = df.groupby([index, columns])[metric]
     cols = list(dict.fromkeys(df[columns]))
     mean, std = g.mean().unstack(columns)[cols], g.std(ddof=0).unstack(columns)[cols]
     n = (df.groupby([index, columns])["seed"].nunique() if "seed" in df else g.count() * 0 + 1).unstack(columns)
-    out = cells(mean, std, n[cols])
+    half = t_interval(g.std(ddof=1).unstack(columns)[cols], n[cols]) if interval else None
+    out = cells(mean, std, n[cols], half=half)
     if mean_row:
         seed_sets = df.groupby([index, columns])["seed"].agg(frozenset) if "seed" in df else None
         balanced = seed_sets is not None and seed_sets.nunique() == 1 and len(seed_sets.iloc[0]) > 1
         if balanced:
-            per_seed = df.groupby([columns, "seed"])["auc"].mean().unstack("seed")
+            per_seed = df.groupby([columns, "seed"])[metric].mean().unstack("seed")
             out.loc["mean"] = cells(per_seed.mean(axis=1)[cols], per_seed.std(axis=1, ddof=0)[cols],
-                                    per_seed.shape[1])
+                                    per_seed.shape[1], half=t_interval(per_seed.std(axis=1, ddof=1)[cols],
+                                                                       per_seed.shape[1]) if interval else None)
         else:
             out.loc["mean"] = cells(mean.mean()[cols])
     if dataset:
@@ -164,10 +194,16 @@ def run_card(profile: str, df: pd.DataFrame, rows: dict[str, Any], device: str |
     ran, stored = df.attrs.get("ran"), df.attrs.get("stored")
     runs = f"{len(distinct)}" + (f" ({ran} trained now, {stored} read from the store)" if ran is not None else "")
     seeds = {} if any(k.startswith("seeds") for k in rows) else {"seeds": seed_text(distinct)}
+    stamp = {}  # the records' reproducibility stamp (adcore.stamp); absent from records written before it
+    for col, label in (("commit", "adcore commit"), ("versions", "package versions"), ("threads", "threads")):
+        found = [v for v in distinct.get(col, []) if v is not None and v == v]
+        if found:
+            stamp[label] = values(found).replace(", ", "; ") if col != "versions" else "; ".join(sorted(set(found)))
+            stamp[label] += " (and records without a stamp)" if distinct[col].isna().any() else ""
     card = {"profile": profile, **rows, **seeds,
             "runs": runs,
             "device": ", ".join(devices) if devices else device_name(pick_device(device)),
-            "torch": torch.__version__, **({"wall time of this execution": wall} if wall else {})}
+            "torch": torch.__version__, **stamp, **({"wall time of this execution": wall} if wall else {})}
     return pd.DataFrame({"setting": list(card), "value": [str(v) for v in card.values()]}).set_index("setting")
 
 

@@ -134,8 +134,15 @@ def nhwc_safe(net: nn.Module) -> bool:
     few steps. A width-4 ResNet-18's shortcut (4 -> 8, 1 x 1, stride 2) is such a convolution. Measured one
     shape at a time (30 Adam steps, batch 16, 1 thread): 1 x 1 / stride 2 with 3, 4, 5, 6, 7 input channels
     abort (2: hangs), 1, 8, 12, 16, 20 run; 3 x 3 and 5 x 5 at strides 1 and 2, 7 x 7 / stride 2, transposed
-    convolutions and BatchNorm run. No NHWC speed-up was ever measured for the ResNet or the autoencoders, so
-    every net with a strided, grouped or transposed convolution stays in the contiguous layout."""
+    convolutions and BatchNorm run.
+
+    Measured with bench/layout.py (NHWC / NCHW time, median of 3 interleaved rounds, 2 threads, AMD EPYC with
+    AVX-512 where ``make run`` takes about 30 s; with ``ONEDNN_MAX_CPU_ISA=AVX2`` in brackets): a CIFAR-10 LeNet
+    trains in 0.83 (0.92) of the time alone, a K = 10 LeNet job in 0.86 (0.89), scoring 1,000 images takes 0.54
+    (0.73); CLAD's ResNet-18 trains in 1.03 of the time at width 8 (the laptop profile) and 0.92 at width 64, on
+    AVX-512 only. So NHWC pays for the LeNets on both paths; for the ResNet it is a loss or a few per cent, not
+    worth a layout that crashes at small widths: every net with a strided, grouped or transposed convolution stays
+    in the contiguous layout."""
     convs = [m for m in net.modules() if isinstance(m, nn.modules.conv._ConvNd)]
     return bool(convs) and all(type(m) is nn.Conv2d and m.stride == (1, 1) and m.groups == 1 for m in convs)
 
@@ -261,8 +268,9 @@ def forward_all(net: nn.Module, x: torch.Tensor, augment: Augment, device: torch
 
     In NHWC where :func:`resolve_layout` says so (``channels_last``: "auto" by default; on a CPU the LeNets), the
     network converted for the pass and back: oneDNN's convolutions are faster on it (a CIFAR-10 LeNet scores 1,000
-    images in 0.22 s against 0.37 s in NCHW, 2 cores; outputs equal up to float rounding, 5e-6 on values of about
-    4). Scoring was a fifth of the laptop book's time, one pass per run."""
+    images in 0.27 s against 0.50 s in NCHW, 2 cores, bench/layout.py; 0.36 s under ``ONEDNN_MAX_CPU_ISA=AVX2``;
+    outputs equal up to float rounding, 5e-6 on values of about 4). Scoring was a fifth of the laptop book's time,
+    one pass per run."""
     net.eval()
     batch_size = batch_size or eval_batch_size(x, device)
     nhwc = resolve_layout(channels_last, [net], device, image=x.dim() == 4)

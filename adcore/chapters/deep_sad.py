@@ -244,12 +244,13 @@ def head_to_head(df: pd.DataFrame, section: str, a: str, b: str, ratio_a: float,
             "pairs": len(both)}
 
 
-def tabular_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows = tabular dataset, columns = method, cells = mean ± std of AUC (%) over seeds."""
+def tabular_table(df: pd.DataFrame, metric: str = "auc", interval: bool = False) -> pd.DataFrame:
+    """Rows = tabular dataset, columns = method, cells = mean ± std of AUC (%) over seeds (``metric``, ``interval``:
+    as in :func:`adcore.report.auc_table`)."""
     sub = df[df["section"] == "tabular"]
     if sub.empty:
         return pd.DataFrame()
-    out = report.auc_table(sub, "dataset", "method", mean_row=False)
+    out = report.auc_table(sub, "dataset", "method", mean_row=False, metric=metric, interval=interval)
     out.index = [report.dataset_label(d) for d in out.index]
     return out
 
