@@ -29,6 +29,10 @@ class Augment:
     jitter: ColorJitter strength used for brightness, contrast, saturation and hue alike.
     crop/padding: RandomCrop(crop, padding) when training, CenterCrop(crop) at test time.
     noise: std of additive Gaussian noise after scaling to [0, 1].
+    pil: colour jitter as the seed's torchvision ``ColorJitter`` on PIL images computes it, bit for bit: the four
+    steps in a random order per image, each rounded to 8 bits as Pillow does (truncation: the seed's training
+    images come out 1.4/255 darker on average than the test images), the hue through Pillow's 8-bit HSV
+    (:func:`pil_jitter`). Off: the same factors in floating point, fixed order.
     """
 
     jitter: float = 0.0
@@ -38,6 +42,7 @@ class Augment:
     noise: float = 0.0
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    pil: bool = False
 
     def __call__(self, x: torch.Tensor, train: bool = True, generator: torch.Generator | None = None,
                  blur: torch.Tensor | None = None) -> torch.Tensor:
@@ -79,12 +84,15 @@ class Augment:
             offsets = torch.empty(k, 2, n, dtype=torch.long, device=dev)
             h = w = self.crop
         bcs, hue = (torch.empty(k, 3, n, device=dev), torch.empty(k, n, device=dev)) if jitter else (None, None)
+        order = torch.empty(k, n, 4, device=dev) if jitter and self.pil else None
         flip = torch.empty(k, n, device=dev) if self.flip else None
         noise = torch.empty(k, n, c, h, w, device=dev) if self.noise else None
         for i, g in enumerate(generators):  # model i's draws, in the order of the separate draws
             if jitter:
                 bcs[i].uniform_(1 - self.jitter, 1 + self.jitter, generator=g)
                 hue[i].uniform_(-self.jitter, self.jitter, generator=g)
+                if order is not None:
+                    order[i].uniform_(generator=g)
             if flip is not None:
                 flip[i].uniform_(generator=g)
             if self.crop:
@@ -99,6 +107,8 @@ class Augment:
         if jitter:
             p.update(brightness=bcs[:, 0].reshape(col), contrast=bcs[:, 1].reshape(col),
                      saturation=bcs[:, 2].reshape(col), hue=hue.view(col))
+            if order is not None:
+                p["order"] = order.view(k * n, 4).argsort(1)  # a random permutation of the 4 steps per image
         if flip is not None:
             p["flip"] = flip.view(col) < 0.5
         if self.crop:
@@ -113,7 +123,9 @@ class Augment:
         ``blur``: a Gaussian blur sigma per sample (0: none; the OE images of a blur experiment), applied where the
         seed's OE pipeline applies PIL's GaussianBlur: after jitter, flip and padded crop (the padding band is
         blurred too), before the noise and the normalization, on the image rounded to 8 bits as PIL holds it."""
-        if "brightness" in p:
+        if "order" in p:
+            x = pil_jitter(x.mul(255).round_(), p).div_(255)
+        elif "brightness" in p:
             x = apply_jitter(x, p)
         if "flip" in p:
             x = torch.where(p["flip"], x.flip(-1), x)
@@ -141,6 +153,9 @@ def cat_params(params: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]
 RECIPES: dict[str, Augment] = {
     "none": Augment(),
     "cifar": Augment(jitter=0.01, flip=True, crop=32, padding=4, noise=0.001, mean=CIFAR_MEAN, std=CIFAR_STD),
+    # The same with the seed's Pillow rounding in the colour jitter (bench/parity.py compares the two).
+    "cifar_pil": Augment(jitter=0.01, flip=True, crop=32, padding=4, noise=0.001, mean=CIFAR_MEAN, std=CIFAR_STD,
+                         pil=True),
     # The seed's --data_augmentation False --data_normalization True (the HSC sensitivity study's second arm).
     "cifar_normalize": Augment(mean=CIFAR_MEAN, std=CIFAR_STD),
     # Resize(256) happens when images are decoded; here RandomCrop(224) / CenterCrop(224).
@@ -188,6 +203,67 @@ def apply_jitter(x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
     c = p["saturation"]
     x = (c * x + (1 - c) * grey(x)).clamp_(0, 1)
     return adjust_hue(x, p["hue"])
+
+
+def _blend(a: torch.Tensor, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Pillow's ``Image.blend(a, x, f)``: a + f (x - a) in float32, cut to [0, 255] and truncated."""
+    return (a + f * (x - a)).clamp_(0, 255).trunc_()
+
+
+def pil_luma(x: torch.Tensor) -> torch.Tensor:
+    """Pillow's RGB -> L of 0..255 values: (19595 R + 38470 G + 7471 B + 2^15) >> 16, N x 1 x H x W."""
+    r, g, b = x.double().unbind(1)
+    return torch.floor((19595 * r + 38470 * g + 7471 * b + 32768) / 65536).float()[:, None]
+
+
+def pil_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """torchvision's PIL ``adjust_hue`` of 0..255 RGB values: Pillow's 8-bit RGB -> HSV (H and S truncated), H
+    plus int(shift * 255) modulo 256, Pillow's HSV -> RGB (rounded); float32 and float64 steps as Pillow's C."""
+    r, g, b = x.unbind(1)
+    maxc, minc = x.max(1).values, x.min(1).values
+    cr = maxc - minc
+    grey = cr == 0
+    one = torch.ones_like(cr)
+    rc, gc, bc = ((maxc - c) / torch.where(grey, one, cr) for c in (r, g, b))
+    h = torch.where(r == maxc, bc - gc, torch.where(g == maxc, (2.0 + rc.double() - bc.double()).float(),
+                                                    (4.0 + gc.double() - rc.double()).float()))
+    h = torch.fmod(h.double() / 6.0 + 1.0, 1.0).float().double()
+    uh = torch.where(grey, 0.0, torch.trunc(h * 255.0).clamp(0, 255))
+    us = torch.where(grey, 0.0, torch.trunc((cr / torch.where(maxc > 0, maxc, one)).double() * 255.0).clamp(0, 255))
+    hh = (uh + torch.trunc(shift.view(-1, 1, 1).double() * 255).remainder(256)).remainder(256)
+    v = maxc.double()
+    sector = torch.floor(hh * 6.0 / 255.0)
+    f = (hh * 6.0 / 255.0 - sector).float()
+    fs = (us / 255.0).float()
+    p = torch.round(v * (1.0 - fs.double())).clamp(0, 255)
+    q = torch.round(v * (1.0 - (fs * f).double())).clamp(0, 255)
+    t = torch.round(v * (1.0 - fs.double() * (1.0 - f.double()))).clamp(0, 255)
+    i = sector.long().remainder(6)[None]
+    rgb = [torch.stack(c).gather(0, i)[0] for c in ((v, q, p, p, t, v), (t, v, v, q, p, p), (p, p, t, v, v, q))]
+    return torch.where((us == 0)[:, None], v[:, None], torch.stack(rgb, 1)).float()
+
+
+def pil_jitter(x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The seed's ``ColorJitter`` on PIL images, bit for bit, for 0..255 float RGB batches: step ``p["order"][:, r]``
+    (0 brightness, 1 contrast, 2 saturation, 3 hue) in round r, each image its own order, Pillow's rounding after
+    every step. Each round computes each step only on the images taking it."""
+    def step(k: int, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        if k == 0:
+            return _blend(torch.zeros_like(y), y, p["brightness"][idx])
+        if k == 1:  # ImageEnhance.Contrast: the grey image's mean, rounded, as the degenerate image
+            mean = torch.floor(pil_luma(y).double().mean((1, 2, 3), keepdim=True) + 0.5).float()
+            return _blend(mean.expand_as(y), y, p["contrast"][idx])
+        if k == 2:
+            return _blend(pil_luma(y).expand_as(y), y, p["saturation"][idx])
+        return pil_hue(y, p["hue"][idx])
+
+    x = x.clone()
+    for r in range(4):
+        for k in range(4):
+            idx = (p["order"][:, r] == k).nonzero().flatten()
+            if len(idx):
+                x[idx] = step(k, x[idx], idx)
+    return x
 
 
 def color_jitter(x: torch.Tensor, s: float, generator: torch.Generator | None = None) -> torch.Tensor:

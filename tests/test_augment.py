@@ -173,3 +173,32 @@ def test_draw_many_is_each_generator_drawing_every_factor_on_its_own(shape, padd
     assert aug.draw_many(shape, "cpu", [torch.Generator().manual_seed(1)])["oy"].max() <= h + 2 * padding - 28
     with pytest.raises(ValueError, match="crop 40 is larger"):
         Augment(crop=40).draw((2, 3, 32, 32))
+
+
+def test_pil_jitter_is_the_seeds_colorjitter_on_pil_images_bit_for_bit():
+    """Augment(pil=True): torchvision's ColorJitter steps through Pillow (adjust_brightness ... adjust_hue) in each
+    image's drawn order give the same 8-bit images, for the seed's 0.01 and for strong factors; grey images too."""
+    import torchvision.transforms._functional_pil as FP
+    from PIL import Image
+
+    steps = (FP.adjust_brightness, FP.adjust_contrast, FP.adjust_saturation, FP.adjust_hue)
+    names = ("brightness", "contrast", "saturation", "hue")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (48, 3, 8, 8), generator=g, dtype=torch.uint8)
+    x[:6] = x[:6, :1]  # grey: hue and saturation leave them
+    for s in (0.01, 0.5):
+        aug = Augment(jitter=s, pil=True)
+        p = aug.draw(tuple(x.shape), "cpu", g)
+        assert sorted(p["order"][0].tolist()) == [0, 1, 2, 3]
+        got = (aug.apply(x.float() / 255, p) * 255).round().to(torch.uint8)
+        for i in range(len(x)):
+            im = Image.fromarray(x[i].permute(1, 2, 0).numpy())
+            for k in p["order"][i].tolist():
+                im = steps[k](im, float(p[names[k]][i]))
+            assert torch.equal(got[i], torch.from_numpy(np.array(im)).permute(2, 0, 1)), (s, i)
+    # the float jitter draws no order, so its random stream is what it was
+    assert "order" not in Augment(jitter=0.01).draw((2, 3, 8, 8), "cpu", torch.Generator().manual_seed(0))
+    # the Pillow rounding darkens: the seed's training images sit below the unjittered ones on average
+    aug = Augment(jitter=0.01, pil=True)
+    y = aug.apply(x.float() / 255, aug.draw(tuple(x.shape), "cpu", g))
+    assert -3 / 255 < (y - x.float() / 255).mean() < -0.5 / 255
