@@ -118,7 +118,8 @@ def check_results(value: Any, name: str = "results") -> None:
 
 def check_data_env() -> None:
     """``$ADCORE_DATA``, when set, must name an existing folder (it is used or fails, as ``data_root``)."""
-    env = os.environ.get("ADCORE_DATA")
+    from .data import data_env
+    env = data_env()
     if env and not Path(env).is_dir():
         raise ConfigError(f"$ADCORE_DATA={env!r}: no such folder; point it at the data folder or unset it")
 

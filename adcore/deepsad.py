@@ -33,7 +33,6 @@ labelled-anomaly sweep is a single run per class and seed.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,7 +43,7 @@ import torch
 
 from .baselines import BASELINES, make_baseline, semidgm_spec, torch_threads
 from .config import RunSpec, check_choice, check_common, record_tail
-from .data import _N_CLASSES, cached_images, subsample
+from .data import N_CLASSES, cached_images, data_env, subsample
 from .metrics import detection_metrics
 from .nets import make_sad_net, mlp_for, n_params, sad_net_for
 from .objectives import make_objective
@@ -210,7 +209,7 @@ def _data(dataset: str, normal_class: int, rkn: float, rko: float, rp: float, n_
     else:
         tr, te = cached_images(dataset, "train", root), cached_images(dataset, "test", root)
         train_x, train_labels, source = tr.x, tr.y.numpy(), tr.source
-        normal, outliers = [normal_class], [c for c in range(_N_CLASSES[dataset]) if c != normal_class]
+        normal, outliers = [normal_class], [c for c in range(N_CLASSES[dataset]) if c != normal_class]
         test_x, test_y = te.x, (te.y.numpy() != normal_class).astype(np.int64)
     known = known_classes(outliers, n_known, known_class, seed)
     s = make_semisupervised(train_labels, normal, outliers, known, rkn, rko, rp, seed, n_normal=n_train)
@@ -226,7 +225,7 @@ def load(cfg: SADConfig) -> SADData:
     """The semi-supervised training set and the test set of ``cfg`` (cached per process)."""
     return _data(cfg.dataset, cfg.normal_class, cfg.ratio_known_normal, cfg.ratio_known_outlier,
                  cfg.ratio_pollution, cfg.n_known_outlier_classes, cfg.known_outlier_class, cfg.preprocess,
-                 cfg.n_train, cfg.n_test, cfg.seed, cfg.data_root, os.environ.get("ADCORE_DATA"))
+                 cfg.n_train, cfg.n_test, cfg.seed, cfg.data_root, data_env())
 
 
 def net_name(cfg: SADConfig, data: SADData) -> str:

@@ -187,16 +187,16 @@ class IndexStream:
         return out
 
     def _take_keyed(self, k: int) -> torch.Tensor:
-        from .oe import _FEISTEL_ROUNDS, _feistel
+        from .oe import FEISTEL_ROUNDS, feistel
 
         parts = []
         while k:
             if self.keys is None or self.pos == self.size:
                 kw = {"generator": self.generator, "device": self.device}
-                self.keys = torch.randint(0, 2**62, (_FEISTEL_ROUNDS,), **kw).cpu().numpy().astype(np.uint64)
+                self.keys = torch.randint(0, 2**62, (FEISTEL_ROUNDS,), **kw).cpu().numpy().astype(np.uint64)
                 self.pos = 0
             m = min(k, self.size - self.pos)
-            parts.append(_feistel(np.arange(self.pos, self.pos + m, dtype=np.uint64), self.size, self.keys))
+            parts.append(feistel(np.arange(self.pos, self.pos + m, dtype=np.uint64), self.size, self.keys))
             self.pos, k = self.pos + m, k - m
         return torch.from_numpy(np.concatenate(parts)).to(self.device)
 

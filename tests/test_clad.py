@@ -282,7 +282,7 @@ def test_super_category_class_sets():
     assert g["SPEC"] == (12, 13, 14, 17) and g["REGN"] == (6, 32, 41, 42)
     for ds, groups in sc.items():  # each dataset's groups partition its classes
         members = [c for cls in groups.values() for c in cls]
-        assert sorted(members) == list(range(data._N_CLASSES[ds])), ds
+        assert sorted(members) == list(range(data.N_CLASSES[ds])), ds
     assert data.super_category("mnist", "CUR") == (0, 3, 8)
     with pytest.raises(ValueError, match="unknown mnist super-category"):
         data.super_category("mnist", "THG")

@@ -19,7 +19,7 @@ import pandas as pd
 from .. import paper, report
 from ..clad import ODIN_SCALE, CLADConfig, OCSVMConfig
 from ..config import ConfigError
-from ..data import _N_CLASSES as N_CLASSES
+from ..data import N_CLASSES
 from ..data import SUPER_CATEGORIES, super_category
 from ..experiment import RunConfig
 from .interface import Settings as _Base
