@@ -61,7 +61,7 @@ class Settings:
                 new = dataclasses.replace(s, **{part: inner}) if hit else s
             if not hit:
                 raise ConfigError(f"unknown setting {key}={value!r} for {type(s).__module__.rsplit('.', 1)[-1]!r}; "
-                                  f"known: {', '.join(sorted(_all_names(s) - set(self.FIXED)))}")
+                                  f"known: {', '.join(sorted(names(s) - set(self.FIXED)))}")
             s = new
         return s
 
@@ -74,12 +74,12 @@ def _names(obj: Any) -> set[str]:
     return {f.name for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else set()
 
 
-def _all_names(obj: Any) -> set[str]:
+def names(obj: Any) -> set[str]:
     """Every name an override may use on ``obj``: its fields and those of its parts and configurations."""
     out = set(_names(obj)) - {"normal_class", "seed"}
     for f in _names(obj):
         for v in _parts(getattr(obj, f)):
-            out |= _all_names(v) | {f"{f}_{n}" for n in _all_names(v)}
+            out |= names(v) | {f"{f}_{n}" for n in names(v)}
     return out
 
 

@@ -51,7 +51,7 @@ from ..config import ConfigError
 from ..deepsad import SADConfig
 from ..config import RunSpec
 from ..experiment import RunConfig
-from .interface import Settings as _Base
+from .interface import Settings as _Base, names
 
 # Table methods: label -> the run settings that define the method.
 # "Deep SVDD (no OE)" is the paper's Deep SVDD column: the ICML 2018 method (Ruff et al., 2018; Deep-SVDD-PyTorch),
@@ -196,32 +196,28 @@ class Experiment:
     notebook: str | None = None  # the book's notebook that reads it (its settings are the notebook's)
 
 
-def _r(s: Settings, **kw: Any) -> Settings:
-    return s.replace(**kw)
-
-
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("cifar10_table", "CIFAR-10 one-vs-rest AUC table (Table 1)",
                "10 classes x 10 seeds x 4 objectives (deepsad, hsc, focal, bce) with OE", notebook="cifar10_table",
-               profiles={"paper": _r(_PAPER_CIFAR, methods=["Deep SAD + OE", "HSC + OE", "Focal + OE", "BCE + OE"]),
-                         "laptop": _table(_r(_BUDGET, classes=range(10), oe_size=4096), _TABLE, tuple(range(10)),
+               profiles={"paper": _PAPER_CIFAR.replace(methods=["Deep SAD + OE", "HSC + OE", "Focal + OE", "BCE + OE"]),
+                         "laptop": _table(_BUDGET.replace(classes=range(10), oe_size=4096), _TABLE, tuple(range(10)),
                                           spread=Spread(_FEW, 3, methods=("HSC (no OE)", "HSC + OE", "BCE + OE"))),
-                         "smoke": _table(_r(_SMOKE, oe_size=256), _TABLE, (0,),
+                         "smoke": _table(_SMOKE.replace(oe_size=256), _TABLE, (0,),
                                          spread=Spread((1,), 2, methods=("HSC + OE",)))}),
     Experiment("cifar10_oe_sizes", "CIFAR-10: AUC vs number of OE samples",
                "10 classes x 10 seeds x 2 objectives (hsc, bce) x 22 OE sizes 2^0..2^21", notebook="oe_size_curves",
-               profiles={"paper": _r(_PAPER_CIFAR, objectives=_HB, oe_sizes=[2 ** k for k in range(22)]),
-                         "laptop": _r(_BUDGET, objectives=_HB, oe_sizes=[1, 4, 16, 128, 1024, 4096],
+               profiles={"paper": _PAPER_CIFAR.replace(objectives=_HB, oe_sizes=[2 ** k for k in range(22)]),
+                         "laptop": _BUDGET.replace(objectives=_HB, oe_sizes=[1, 4, 16, 128, 1024, 4096],
                                       baseline="HSC (no OE)", spread=dataclasses.replace(_SPREAD, oe_sizes=(4096,))),
-                         "smoke": _r(_SMOKE, objectives=_HB, oe_sizes=[1, 16, 256], baseline="HSC (no OE)",
+                         "smoke": _SMOKE.replace(objectives=_HB, oe_sizes=[1, 16, 256], baseline="HSC (no OE)",
                                      spread=Spread((1,), 2, oe_sizes=(256,)))}),
     Experiment("cifar10_blur", "CIFAR-10: AUC vs Gaussian blur of the OE images",
                "10 classes x 10 seeds x 2 objectives x 6 blurs {1,2,4,8,16,32} at OE size 128 (blur 0 is the "
                "OE-size-128 point of cifar10_oe_sizes)", notebook="imagenet_blurring",
-               profiles={"paper": _r(_PAPER_CIFAR, objectives=_HB, blur=[0, *_SIGMAS], oe_size=128),
-                         "laptop": _r(_BUDGET, objectives=_HB, blur=[0, *_SIGMAS], oe_size=128,
+               profiles={"paper": _PAPER_CIFAR.replace(objectives=_HB, blur=[0, *_SIGMAS], oe_size=128),
+                         "laptop": _BUDGET.replace(objectives=_HB, blur=[0, *_SIGMAS], oe_size=128,
                                       spread=dataclasses.replace(_SPREAD, blur=(0, 32))),
-                         "smoke": _r(_SMOKE, objectives=_HB, blur=[0, 8], oe_size=16,
+                         "smoke": _SMOKE.replace(objectives=_HB, blur=[0, 8], oe_size=16,
                                      spread=Spread((1,), 2, blur=(0,)))}),
     Experiment("cifar100_oe_classes", "CIFAR-10 with CIFAR-100 OE: AUC vs number of OE classes",
                "10 classes x 10 seeds x 2 objectives x 8 CIFAR-100 class counts {1,2,4,8,16,32,64,100}",
@@ -316,18 +312,10 @@ def grid(name: str, profile: str = "laptop", **overrides: Any) -> list[RunSpec]:
         raise ConfigError(f"unknown grid {name!r}; choose one of {', '.join(EXPERIMENTS)}")
     configs = [c for _, c in expand(EXPERIMENTS[name].profiles[profile].replace(**overrides))]
     if name in _BLUR_SIZES:
-        other = EXPERIMENTS[_BLUR_SIZES[name]].profiles[profile]
-        sizes = set(grid(_BLUR_SIZES[name], profile, **{k: v for k, v in overrides.items() if _knows(other, k)}))
+        known = names(EXPERIMENTS[_BLUR_SIZES[name]].profiles[profile])
+        sizes = set(grid(_BLUR_SIZES[name], profile, **{k: v for k, v in overrides.items() if k in known}))
         configs = [c for c in configs if not (c.blur == 0 and c in sizes)]
     return list(dict.fromkeys(configs))
-
-
-def _knows(s: Settings, key: str) -> bool:
-    try:
-        s.replace(**{key: None if key in ("blur",) else getattr(s, key, None)})
-    except ConfigError as e:
-        return "unknown setting" not in str(e)
-    return True
 
 
 @dataclass(frozen=True)
