@@ -98,6 +98,7 @@ def test_book_grids_come_from_profiles_and_take_overrides():
     small = chapters.grid("mnist_blur", "smoke", seeds=2, blur=[1, 3], epochs=2)
     assert len(small) == 1 * 2 * 2 * 2 and {c.epochs for c in small} == {2} and {c.blur for c in small} == {1.0, 3.0}
     assert {c.oe for c in chapters.grid("cifar10_table", "paper", oe=None)} == {None}
+    assert {c.oe for c in chapters.grid("book", "smoke", oe=None) if hasattr(c, "oe")} == {None}  # None is a value
     assert len(chapters.grid("focal_sensitivity", "laptop", epochs=1)) < len(chapters.grid("focal_sensitivity", "paper"))
     with pytest.raises(ValueError, match="unknown setting"):
         chapters.grid("mnist_blur", "smoke", seedz=3)

@@ -82,10 +82,14 @@ def open(notebook: str, profile: str = "laptop", **params: Any) -> Opened:
     """The chapter of ``notebook`` under ``profile`` with the notebook's parameters (``None``: the profile's
     value). Every configuration is built, so validated, here: a wrong parameter fails in the notebook's first
     cell with the message the command line gives; one that no run reads fails too."""
+    return _open(notebook, profile, {k: v for k, v in params.items() if v is not None})
+
+
+def _open(notebook: str, profile: str, params: dict[str, Any]) -> Opened:
+    """:func:`open` with ``params`` as they are (a grid's ``-p oe None`` sets None)."""
     ch = chapter(notebook)
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    params = {k: v for k, v in params.items() if v is not None}
     base = ch.profile(profile, **{k: params[k] for k in ("dataset", "data_root", "oe_root") if k in params})
     s = base.replace(**params)
     runs = ch.runs(s)
@@ -118,7 +122,7 @@ class GridSpec:
 
 GRIDS: dict[str, GridSpec] = {
     **{e.name: GridSpec(e.name, e.title, e.factorization) for e in rethinking.EXPERIMENTS.values()},
-    "book": GridSpec("book", "Every run the book's notebooks read (sigma 0 of the blur chapter included)",
+    "book": GridSpec("book", "Every run the book's notebooks read (blur 0 of the blur chapter included)",
                      "the notebooks' grids under the profile, each run once",
                      members=tuple(f"notebook:{nb}" for nb in NOTEBOOKS)),
     "all": GridSpec("all", "Every named Rethinking grid, each run once", "the grids above, each run once",
@@ -147,7 +151,7 @@ def grid(name: str, profile: str = "laptop", **overrides: Any) -> list[RunSpec]:
         known = {k: v for k, v in overrides.items() if _takes(m, profile, k, v)}
         used |= set(known)
         nb = m.split(":", 1)[1] if m.startswith("notebook:") else None
-        configs += [c for _, c in open(nb, profile, **known).runs] if nb else rethinking.grid(m, profile, **known)
+        configs += [c for _, c in _open(nb, profile, known).runs] if nb else rethinking.grid(m, profile, **known)
     unknown = set(overrides) - used
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))} for every grid of {name!r}")
@@ -158,7 +162,7 @@ def _takes(member: str, profile: str, key: str, value: Any) -> bool:
     """Whether a member grid accepts the override (its settings raise no error for it)."""
     nb = member.split(":", 1)[1] if member.startswith("notebook:") else None
     try:
-        open(nb, profile, **{key: value}) if nb else rethinking.grid(member, profile, **{key: value})
+        _open(nb, profile, {key: value}) if nb else rethinking.grid(member, profile, **{key: value})
     except ConfigError:
         return False
     return True
