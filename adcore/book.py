@@ -256,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         if checkout() is None:
-            raise ConfigError(f"{Path.cwd()} is not in a checkout of adcore (no _toc.yml and notebooks/ there or above, "
-                              "nor where adcore was imported from): run it from a clone of the repository")
+            raise ConfigError(f"{Path.cwd()} is not in a checkout of adcore (no _toc.yml and notebooks/ there or "
+                              "above, nor where adcore was imported from): run it from a clone of the repository")
         check_results(a.results)
         notebooks(a.only)  # an unknown name fails here, before the first notebook executes
         params = {k: parse_value(v) for k, v in a.p}

@@ -107,8 +107,9 @@ def _tabular(sad: SADConfig, seeds: int, epochs: int, datasets: tuple[str, ...] 
         ae_epochs=epochs, epochs=epochs, dgm_epochs=epochs, ratio_known_outlier=0.05, ratio_pollution=0.0))
 
 
-_SMOKE = SADConfig(dataset="fmnist", n_train=64, n_test=200, preprocess="minmax", ae_epochs=1, ae_lr=1e-3, ae_milestones=(),
-                   epochs=1, lr=1e-3, milestones=(), batch_size=32, dgm_epochs=1, gammas=(2 ** -5, 2 ** -1))
+_SMOKE = SADConfig(dataset="fmnist", n_train=64, n_test=200, preprocess="minmax", ae_epochs=1, ae_lr=1e-3,
+                   ae_milestones=(), epochs=1, lr=1e-3, milestones=(), batch_size=32, dgm_epochs=1,
+                   gammas=(2 ** -5, 2 ** -1))
 # Fashion-MNIST, subsampled to fit 3 minutes on 2 quiet CPU cores (measured on a loaded machine: 3.4 CPU-minutes
 # before the last cut to 8 autoencoder epochs, 5 SemiDGM epochs and 2 pollution classes): 500 normal training
 # images per class, 1,000 test images, 8 autoencoder + 10 network epochs at lr 1e-3 in batches of 64, a 5-value
@@ -154,8 +155,8 @@ def runs(s: Settings) -> list[tuple[dict[str, Any], SADConfig]]:
             cells = [(ds, 0, seed) for ds in sec.datasets for seed in _seeds(sec.seeds)]
             points = [(base.ratio_known_outlier, base.ratio_pollution)]
         else:
-            base = s.sad.replace(**{k: getattr(sec, k) for k in ("preprocess", "warm_up") if getattr(sec, k) is not None})
-            cells = [(base.dataset, c, seed) for c in list(s.classes)[:sec.max_classes or None] for seed in _seeds(s.seeds)]
+            base = s.sad.replace(**{k: v for k in ("preprocess", "warm_up") if (v := getattr(sec, k)) is not None})
+            cells = [(base.dataset, c, seed) for c in s.classes[:sec.max_classes or None] for seed in _seeds(s.seeds)]
             points = [(0.0, 0.0)] if sec_name == "unsupervised" else [(r, sec.fixed) for r in sec.ratios] \
                 if sec_name == "labelled" else [(sec.fixed, r) for r in sec.ratios]
         for ds, cls, seed in cells:

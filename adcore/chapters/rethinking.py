@@ -1,9 +1,9 @@
 """The Rethinking chapter (Ruff et al., 2021): its three notebooks, the paper's named grids, their tables.
 
 Every experiment of the seed (lukasruff/Classification-AD, ``src/experiments/*.sh``) is one entry of
-:data:`EXPERIMENTS` with its :class:`Settings` under each profile: ``paper`` (exactly the seed's runs; seeds are numbered
-0..n-1 here, 1..n there), ``laptop`` and ``smoke`` (the same design, shrunk: fewer classes, one seed, few epochs,
-subsampled data, fewer axis values; CIFAR-10's 80 Million Tiny Images OE becomes the embedded ``natural``
+:data:`EXPERIMENTS` with its :class:`Settings` under each profile: ``paper`` (exactly the seed's runs; seeds are
+numbered 0..n-1 here, 1..n there), ``laptop`` and ``smoke`` (the same design, shrunk: fewer classes, one seed, few
+epochs, subsampled data, fewer axis values; CIFAR-10's 80 Million Tiny Images OE becomes the embedded ``natural``
 source). Three experiments are the book's notebooks (:data:`CHAPTERS`); :func:`expand` turns any entry's settings
 into runs, so a sweep and a notebook with the same profile and overrides ask for the same configurations and share
 records.
