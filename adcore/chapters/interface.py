@@ -74,12 +74,13 @@ def _names(obj: Any) -> set[str]:
     return {f.name for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else set()
 
 
-def names(obj: Any) -> set[str]:
-    """Every name an override may use on ``obj``: its fields and those of its parts and configurations."""
+def names(obj: Any, prefixed: bool = True) -> set[str]:
+    """Every name an override may use on ``obj``: its fields, those of its parts and configurations, and
+    ``<part>_<name>`` for the names of a part of its own."""
     out = set(_names(obj)) - {"normal_class", "seed"}
     for f in _names(obj):
         for v in _parts(getattr(obj, f)):
-            out |= names(v) | {f"{f}_{n}" for n in names(v)}
+            out |= names(v, False) | ({f"{f}_{n}" for n in names(v, False)} if prefixed else set())
     return out
 
 
