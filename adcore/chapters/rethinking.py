@@ -6,23 +6,8 @@ numbered 0..n-1 here, 1..n there), ``laptop`` and ``smoke`` (the same design, sh
 epochs, subsampled data, fewer axis values; CIFAR-10's 80 Million Tiny Images OE becomes the embedded ``natural``
 source). Three experiments are the book's notebooks (:data:`CHAPTERS`); :func:`expand` turns any entry's settings
 into runs, so a sweep and a notebook with the same profile and overrides ask for the same configurations and share
-records.
-
-=========================  ============================================================================  ======
-grid                       paper factorization                                                            runs
-=========================  ============================================================================  ======
-cifar10_table              10 classes x 10 seeds x 4 objectives (Deep SAD, HSC, Focal, BCE), OE 80MTI        400
-cifar10_oe_sizes           10 classes x 10 seeds x 2 objectives (HSC, BCE) x 22 OE sizes 2^0..2^21          4,400
-cifar10_blur               10 classes x 10 seeds x 2 objectives x 6 blurs {1,2,4,8,16,32}, OE size 128     1,200
-cifar100_oe_classes        10 classes x 10 seeds x 2 objectives x 8 CIFAR-100 class counts                 1,600
-cifar10_hsc_sensitivity    10 classes x 10 seeds x 4 HSC norms x 2 (augmentation + normalization | norm.)    800
-focal_sensitivity          4 gammas x 10 classes x 10 seeds x 2 datasets (CIFAR-10; ImageNet-30 0..9)        800
-imagenet30_table           30 classes x 10 seeds x 4 objectives (Deep SAD, HSC, Focal, BCE)                 1,200
-imagenet30_oe_sizes        30 classes x 5 seeds x 2 objectives x 19 OE sizes 2^0..2^18                      5,700
-imagenet30_blur            30 classes x 5 seeds x 2 objectives x 6 blurs, OE size 64                        1,800
-mnist_emnist_classes       10 classes x 10 seeds x 2 objectives x 8 EMNIST-letters class counts             1,600
-mnist_blur                 10 classes x 5 seeds x 2 objectives x 6 blurs, all 26 EMNIST letters               600
-=========================  ============================================================================  ======
+records. Each entry's ``factorization`` says how the seed's runs factorize; ``python -m adcore sweep --list``
+counts them from the settings.
 
 The paper profile of two notebooks depends on the data at hand: ``oe_size_curves`` and ``imagenet_blurring`` run
 the paper's ImageNet-30 experiment (``imagenet30_oe_sizes`` / ``imagenet30_blur``, blur 0 included) when
