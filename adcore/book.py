@@ -4,7 +4,8 @@
 ``_build/executed/<profile>/`` (never in place), stages them with the prose chapters, and renders
 ``_build/html`` with execution off. ``--only NAME`` runs one notebook, ``-p KEY VALUE`` overrides a parameter,
 ``--no-render`` skips jupyter-book. Results of every run land in the results store (``results/`` by default),
-so an interrupted build resumes where it stopped.
+so an interrupted build resumes where it stopped. It builds the checkout that holds the working directory (any
+folder of it), else the one adcore was imported from, and says so when there is none.
 
 While a notebook executes, the terminal shows its runs done / total and an ETA (the runner writes its progress to
 the file named by ``$ADCORE_PROGRESS``, which this process reads); the build ends with a one-line summary, and the
@@ -29,7 +30,18 @@ import yaml
 
 from .config import parse_value
 
-ROOT = Path(__file__).resolve().parents[1]
+
+
+def checkout(start: Path | None = None, package: Path = Path(__file__)) -> Path | None:
+    """The checkout the book is built from: the folder with ``_toc.yml`` and ``notebooks/`` that holds ``start``
+    (the working directory), else the one this package was imported from; None outside any (an installed package
+    has no notebooks to build)."""
+    here = Path(start or Path.cwd()).resolve()
+    return next((d for d in (here, *here.parents, package.resolve().parents[1])
+                 if (d / "_toc.yml").is_file() and (d / "notebooks").is_dir()), None)
+
+
+ROOT = checkout() or Path(__file__).resolve().parents[1]  # main() says so when this is no checkout
 BUILD = ROOT / "_build"
 MATHJAX = "tex-mml-chtml.js"
 # Where a local MathJax 3 may lie: what `make setup` installs with npm, then Debian's node-mathjax-full.
@@ -243,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.error = lambda message: ap.exit(2, f"adcore: error: {message} (see python -m adcore book --help)\n")
     a = ap.parse_args(argv)
     try:
+        if checkout() is None:
+            raise ConfigError(f"{Path.cwd()} is not in a checkout of adcore (no _toc.yml and notebooks/ there or "
+                              "above, nor where adcore was imported from): run it from a clone of the repository")
         check_results(a.results)
         notebooks(a.only)  # an unknown name fails here, before the first notebook executes
         params = {k: parse_value(v) for k, v in a.p}

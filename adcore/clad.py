@@ -48,7 +48,7 @@ from torch import nn
 from .augment import RECIPES, Augment, make_augment
 from .baselines import OCSVM
 from .config import ConfigError, RunSpec, check_choice, check_common, record_tail
-from .data import _CHANNELS, _N_CLASSES, DATASETS, cached_split, subsample
+from .data import CHANNELS, N_CLASSES, DATASETS, cached_split, subsample
 from .metrics import detection_metrics
 from .nets import ConvAutoencoder, ResNet18
 from .objectives import Objective
@@ -339,7 +339,7 @@ class CLADConfig(RunSpec):
 
     def __post_init__(self):
         object.__setattr__(self, "normal_class", _class_tuple(self.normal_class))
-        defaults = dict(SEED_DEFAULTS[_CHANNELS.get(self.dataset, 3)])
+        defaults = dict(SEED_DEFAULTS[CHANNELS.get(self.dataset, 3)])
         defaults["hidden"] = SEED_HIDDEN.get((self.dataset, tuple(sorted(self.normal_class))), defaults["hidden"])
         for name in ("hidden", "eps"):
             if getattr(self, name) is None:
@@ -351,7 +351,7 @@ class CLADConfig(RunSpec):
         check_choice("clf_augment", self.clf_augment, RECIPES)
         check_common(self, positive=("ae_epochs", "ae_batch_size", "k", "dec_max_rounds", "dec_batch_size",
                                      "clf_epochs", "clf_batch_size", "clf_width"), rates=("ae_lr", "dec_lr", "clf_lr"),
-                     classes=_N_CLASSES[self.dataset])
+                     classes=N_CLASSES[self.dataset])
 
     def run(self, device: str | None = None, progress: bool = True) -> dict[str, Any]:
         """The whole CLAD pipeline on one super-category split; returns a flat, JSON-able record."""
@@ -478,7 +478,7 @@ class OCSVMConfig(RunSpec):
 
     def validate(self) -> None:
         check_choice("dataset", self.dataset, DATASETS)
-        check_common(self, fractions=("nu",), classes=_N_CLASSES[self.dataset])
+        check_common(self, fractions=("nu",), classes=N_CLASSES[self.dataset])
 
     def run(self, device: str | None = None, progress: bool = True) -> dict[str, Any]:
         """Fit the OC-SVM on the normal training images and score the test set (anomaly score = −decision)."""

@@ -18,7 +18,6 @@ for the CLAD pipeline and its baseline) implements the same small surface, so on
 from __future__ import annotations
 
 import ast
-import copy
 import dataclasses
 import functools
 import json
@@ -119,7 +118,8 @@ def check_results(value: Any, name: str = "results") -> None:
 
 def check_data_env() -> None:
     """``$ADCORE_DATA``, when set, must name an existing folder (it is used or fails, as ``data_root``)."""
-    env = os.environ.get("ADCORE_DATA")
+    from .data import data_env
+    env = data_env()
     if env and not Path(env).is_dir():
         raise ConfigError(f"$ADCORE_DATA={env!r}: no such folder; point it at the data folder or unset it")
 
@@ -292,24 +292,6 @@ class RunSpec:
                 continue
             if on_record is not None:
                 on_record(cfg, rec)
-
-
-def with_overrides(name: str, settings: dict[str, Any], overrides: dict[str, Any], allowed: Iterable[str] = (),
-                   profile: str | None = None) -> dict[str, Any]:
-    """A deep copy of ``settings`` (a chapter's profile entry) with every override replacing the value everywhere:
-    in the base and in every part (``settings["parts"]``), ``None`` included. Keys that are neither in the
-    settings, nor in a part, nor ``allowed`` raise :class:`ConfigError` naming the known ones."""
-    s = copy.deepcopy(settings)
-    known = (set(s) | {k for part in s.get("parts") or [] for k in part} | set(allowed)) - {"profile", "parts"}
-    unknown = set(overrides) - known
-    if unknown:
-        raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))} for {name!r}; known: "
-                          f"{', '.join(sorted(known))}")
-    s.update(copy.deepcopy(overrides))
-    s["parts"] = [{**part, **copy.deepcopy(overrides)} for part in s.get("parts") or [{}]]
-    if profile is not None:
-        s["profile"] = profile
-    return s
 
 
 def parse_value(text: str) -> Any:

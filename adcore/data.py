@@ -39,9 +39,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 DATASETS = ("mnist", "fmnist", "cifar10", "cifar100", "emnist-letters", "gtsrb", "tiny-imagenet", "imagenet30")
-_N_CLASSES = {"mnist": 10, "fmnist": 10, "cifar10": 10, "cifar100": 100, "emnist-letters": 26, "gtsrb": 43,
+N_CLASSES = {"mnist": 10, "fmnist": 10, "cifar10": 10, "cifar100": 100, "emnist-letters": 26, "gtsrb": 43,
               "tiny-imagenet": 200, "imagenet30": 30}
-_CHANNELS = {"mnist": 1, "fmnist": 1, "cifar10": 3, "cifar100": 3, "emnist-letters": 1, "gtsrb": 3,
+CHANNELS = {"mnist": 1, "fmnist": 1, "cifar10": 3, "cifar100": 3, "emnist-letters": 1, "gtsrb": 3,
              "tiny-imagenet": 3, "imagenet30": 3}
 # GTSRB images range from 15 to 250 px; they are resized to 32 x 32 (bilinear) when decoded, as is usual.
 # Tiny-ImageNet stays at its native 64 x 64.
@@ -105,6 +105,12 @@ class ADSplit:
     source: str = ""
 
 
+def data_env() -> str | None:
+    """``$ADCORE_DATA``: the one place any module reads the data root from the environment (the datasets', the OE
+    sources', the tabular sets'; a given ``root`` / ``data_root`` / ``oe_root`` wins everywhere)."""
+    return os.environ.get("ADCORE_DATA") or None
+
+
 def cache_dir() -> Path:
     """Where downloads and decoded arrays go: ``$ADCORE_CACHE`` or ``~/.cache/adcore``."""
     return Path(os.environ.get("ADCORE_CACHE") or Path.home() / ".cache" / "adcore")
@@ -161,7 +167,7 @@ def ad_split(name: str, normal: int | Sequence[int], root: str | os.PathLike | N
     test set labelled 0 (normal class) or 1 (any other class). ``normal`` may be a set of classes for
     super-category splits."""
     _check_name(name)
-    normal_classes = _normal_classes(normal, _N_CLASSES[name])
+    normal_classes = _normal_classes(normal, N_CLASSES[name])
     train, test = cached_images(name, "train", root, download), cached_images(name, "test", root, download)
     normal_t = torch.tensor(normal_classes)
     is_normal = torch.isin(train.y, normal_t)
@@ -193,7 +199,7 @@ def cached_split(name: str, normal: int | Sequence[int], root: str | os.PathLike
     """:func:`ad_split`, kept per process (keyed by the arguments and ``$ADCORE_DATA``): runs of one class
     share it."""
     normal = int(normal) if isinstance(normal, (int, np.integer)) else tuple(int(c) for c in normal)
-    return _split(name, normal, None if root is None else str(root), os.environ.get("ADCORE_DATA"))
+    return _split(name, normal, None if root is None else str(root), data_env())
 
 
 @functools.lru_cache(maxsize=6)
@@ -204,7 +210,7 @@ def _images(name: str, split: str, root: str | None, download: bool, env: str | 
 def cached_images(name: str, split: str = "train", root: str | os.PathLike | None = None,
                   download: bool = True) -> ImageSet:
     """:func:`load_images`, kept per process (keyed by the arguments and ``$ADCORE_DATA``)."""
-    return _images(name, split, None if root is None else str(root), download, os.environ.get("ADCORE_DATA"))
+    return _images(name, split, None if root is None else str(root), download, data_env())
 
 
 def subsample(n: int, k: int | None, seed: int, strata: np.ndarray | None = None) -> np.ndarray:
@@ -241,7 +247,7 @@ def _normal_classes(normal: int | Sequence[int], n_classes: int) -> tuple[int, .
 def _locations(name: str, root: str | os.PathLike | None, tried: list[str]) -> Iterator[Path]:
     """Folders (or a CIFAR-10 tarball) to search, in order. A given ``root``, else a set ``$ADCORE_DATA``, is the
     only place searched (a given path is used or fails); the system copies only when neither is given."""
-    env = os.environ.get("ADCORE_DATA")
+    env = data_env()
     given = [Path(root)] if root is not None else [Path(env), Path(env) / name] if env else []
     if given:
         yield from given
@@ -264,7 +270,7 @@ def given_location(root: str | os.PathLike | None) -> str | None:
     """The place a caller named (``root=`` or ``$ADCORE_DATA``), or None: then the default places are searched."""
     if root is not None:
         return f"root={str(root)!r}"
-    env = os.environ.get("ADCORE_DATA")
+    env = data_env()
     return f"$ADCORE_DATA={env!r}" if env else None
 
 
@@ -275,7 +281,7 @@ def _tarball_dirs() -> list[Path]:
 
 
 def _expected_layout(name: str, loc: Path) -> str:
-    folder = f"train|test/<class>/*.png|jpg image folders ({_N_CLASSES[name]} classes)"
+    folder = f"train|test/<class>/*.png|jpg image folders ({N_CLASSES[name]} classes)"
     if loc.is_file():
         return f"archive without {folder}"
     if not loc.is_dir():
@@ -341,7 +347,7 @@ def _read_native(name: str, split: str, loc: Path) -> ImageSet | None:
         return _read_imagenet30(split, loc) if loc.is_dir() else None
     size = _RESIZE.get(name)
     if loc.is_file() and loc.name.endswith((".tar", ".tar.gz", ".tgz")):
-        return _read_tarball(loc, split, _CHANNELS[name], _N_CLASSES[name], size)
+        return _read_tarball(loc, split, CHANNELS[name], N_CLASSES[name], size)
     if not loc.is_dir():
         return None
     if name in _IDX_PREFIX:
@@ -353,7 +359,7 @@ def _read_native(name: str, split: str, loc: Path) -> ImageSet | None:
     else:
         found = _read_cifar(name, split, loc)
     if found is None and (loc / split).is_dir():
-        found = _read_folder(loc / split, _CHANNELS[name], _N_CLASSES[name], size)
+        found = _read_folder(loc / split, CHANNELS[name], N_CLASSES[name], size)
     return found
 
 
@@ -371,7 +377,7 @@ def _read_idx_pair(name: str, split: str, loc: Path) -> ImageSet | None:
             # Letters are stored 1..26. The images are stored transposed (the letters lie on their side); the
             # Rethinking seed trains on them as torchvision reads them, so they are kept that way here too.
             y = y - 1
-        _check_labels(y, _N_CLASSES[name], labels)
+        _check_labels(y, N_CLASSES[name], labels)
         return ImageSet(torch.from_numpy(np.ascontiguousarray(x)[:, None]), torch.from_numpy(y),
                         list(_IDX_CLASSES[name]))
     return None
@@ -426,7 +432,7 @@ def _read_cifar(name: str, split: str, loc: Path) -> ImageSet | None:
         raise ValueError(f"{folder}: malformed CIFAR batch ({type(e).__name__}: {e})") from e
     if len(x) != len(y):
         raise ValueError(f"{folder}: {len(x)} images but {len(y)} labels")
-    _check_labels(y, _N_CLASSES[name], folder)
+    _check_labels(y, N_CLASSES[name], folder)
     return ImageSet(torch.from_numpy(x), torch.from_numpy(y), classes)
 
 
@@ -545,7 +551,7 @@ def _read_gtsrb(split: str, loc: Path) -> ImageSet | None:
     base = next((b for b in (loc / "gtsrb", loc) if (b / "GTSRB").is_dir()), None)
     if base is None:
         return None
-    size, n = _RESIZE["gtsrb"], _N_CLASSES["gtsrb"]
+    size, n = _RESIZE["gtsrb"], N_CLASSES["gtsrb"]
     if split == "train":
         folder = base / "GTSRB" / "Training"
         return _read_folder(folder, 3, n, size) if folder.is_dir() else None
@@ -599,7 +605,7 @@ def _read_tiny_imagenet(split: str, loc: Path) -> ImageSet | None:
             if parts[1] not in classes:
                 raise ValueError(f"{annotations}: class {parts[1]!r} is not in wnids.txt")
             files[(parts[1], parts[0])] = source / "images" / parts[0]
-    return _save_cached(source, 3, _assemble(files, 3, _N_CLASSES["tiny-imagenet"], None, classes), split)
+    return _save_cached(source, 3, _assemble(files, 3, N_CLASSES["tiny-imagenet"], None, classes), split)
 
 
 # ------------------------------------------------------------------------------------------------ ImageNet-30

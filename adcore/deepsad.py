@@ -33,7 +33,6 @@ labelled-anomaly sweep is a single run per class and seed.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,7 +43,7 @@ import torch
 
 from .baselines import BASELINES, make_baseline, semidgm_spec, torch_threads
 from .config import RunSpec, check_choice, check_common, record_tail
-from .data import _N_CLASSES, cached_images, subsample
+from .data import N_CLASSES, cached_images, data_env, subsample
 from .metrics import detection_metrics
 from .nets import make_sad_net, mlp_for, n_params, sad_net_for
 from .objectives import make_objective
@@ -60,9 +59,17 @@ HYBRID = ("ocsvm", "kde", "isoforest", "ssad", "semidgm")
 TRANSFERS = ("full", "seed")
 SELECTIONS = ("heldout", "test10")
 
-# Which fields each kind of method reads (everything else is reset by canonical()).
+# What each method reads beyond its data, labels and sizes: canonical() resets every other field of READS, so a
+# store key follows from this table. A hybrid baseline also reads the autoencoder's fields; without pretraining
+# the ae_* fields are not read.
 _AE_FIELDS = ("net", "rep_dim", "pretrain", "ae_epochs", "ae_lr", "ae_milestones", "ae_weight_decay")
-_TRAIN_FIELDS = ("epochs", "lr", "milestones", "weight_decay")
+_DEEP_FIELDS = (*_AE_FIELDS, "epochs", "lr", "milestones", "weight_decay", "transfer", "batch_size")
+READS: dict[str, tuple[str, ...]] = {
+    "deepsad": (*_DEEP_FIELDS, "eta"), "deepsvdd": _DEEP_FIELDS, "deepsvdd_soft": (*_DEEP_FIELDS, "warm_up", "nu"),
+    "ae": (*_AE_FIELDS, "batch_size"), "ocsvm": ("hybrid", "nu", "gammas", "selection"), "kde": ("hybrid", "nu"),
+    "isoforest": ("hybrid", "nu"), "ssad": ("hybrid", "nu", "kappa", "gammas", "selection"),
+    "semidgm": ("hybrid", "nu", "batch_size", "dgm_epochs", "dgm_lr")}
+_OPTIONAL = tuple(dict.fromkeys(f for fields in READS.values() for f in fields))
 
 
 @dataclass(frozen=True)
@@ -121,52 +128,27 @@ class SADConfig(RunSpec):
 
     def canonical(self) -> "SADConfig":
         """The same computation with every unused field at its default (see the module docstring)."""
-        d = SADConfig()
-        c = self
-        m = c.method
-        if m == "deepsad" and c.ratio_known_outlier == 0 and c.ratio_known_normal == 0:
+        d, c = SADConfig(), self
+        if c.method == "deepsad" and c.ratio_known_outlier == 0 and c.ratio_known_normal == 0:
             c = c.replace(method="deepsvdd")  # no label at all: the Deep SAD loss is the Deep SVDD loss
-            m = "deepsvdd"
+        m = c.method
         if m in UNSUPERVISED and c.ratio_known_normal == 0:
             c = c.replace(ratio_known_outlier=0.0)  # labelled anomalies are withheld; the rest does not change
         if c.ratio_known_outlier == 0:
             c = c.replace(n_known_outlier_classes=0, known_outlier_class=None)
         elif c.n_known_outlier_classes != 1:
             c = c.replace(known_outlier_class=None)
-        if m not in HYBRID:
-            c = c.replace(hybrid=False)
         if m == "ae":
             c = c.replace(pretrain=True)
         if m in DEEP and (c.transfer == "seed" or not c.pretrain):
             c = c.replace(pretrain=False, transfer="seed")  # nothing reaches the network: no autoencoder needed
-        elif m not in DEEP:
-            c = c.replace(transfer=d.transfer)
-        uses_ae = m in DEEP or m == "ae" or c.hybrid
-        reset = []
-        if not uses_ae:
-            reset += list(_AE_FIELDS)
-        elif not c.pretrain:
-            reset += [f for f in _AE_FIELDS if f.startswith("ae_")]
-        if m not in DEEP:
-            reset += list(_TRAIN_FIELDS)
-        if not (uses_ae or m == "semidgm"):
-            reset.append("batch_size")
-        if m != "deepsad":
-            reset.append("eta")
-        if m != "deepsvdd_soft":
-            reset.append("warm_up")
-        if m in DEEP and m != "deepsvdd_soft" or m == "ae":
-            reset.append("nu")
-        if m != "ssad":
-            reset.append("kappa")
-        if m not in ("ocsvm", "ssad"):
-            reset += ["gammas", "selection"]
-        elif c.selection == "heldout" and c.ratio_known_outlier == 0:
-            reset.append("gammas")  # no labelled anomaly to select on: the median heuristic sets gamma (baselines)
-        if m != "semidgm":
-            reset += ["dgm_epochs", "dgm_lr"]
-        if is_tabular(c.dataset):
-            reset += ["normal_class", "preprocess"]
+        reads = {*READS[m], *(_AE_FIELDS + ("batch_size",) if c.hybrid and "hybrid" in READS[m] else ())}
+        if not c.pretrain:
+            reads -= {f for f in _AE_FIELDS if f.startswith("ae_")}
+        if c.selection == "heldout" and c.ratio_known_outlier == 0:
+            reads.discard("gammas")  # no labelled anomaly to select on: the median heuristic sets gamma (baselines)
+        reset = [f for f in _OPTIONAL if f not in reads] + (["normal_class", "preprocess"] if is_tabular(c.dataset)
+                                                             else [])
         return c.replace(**{f: getattr(d, f) for f in reset})
 
     def run(self, device: str | None = None, progress: bool = True) -> dict[str, Any]:
@@ -210,7 +192,7 @@ def _data(dataset: str, normal_class: int, rkn: float, rko: float, rp: float, n_
     else:
         tr, te = cached_images(dataset, "train", root), cached_images(dataset, "test", root)
         train_x, train_labels, source = tr.x, tr.y.numpy(), tr.source
-        normal, outliers = [normal_class], [c for c in range(_N_CLASSES[dataset]) if c != normal_class]
+        normal, outliers = [normal_class], [c for c in range(N_CLASSES[dataset]) if c != normal_class]
         test_x, test_y = te.x, (te.y.numpy() != normal_class).astype(np.int64)
     known = known_classes(outliers, n_known, known_class, seed)
     s = make_semisupervised(train_labels, normal, outliers, known, rkn, rko, rp, seed, n_normal=n_train)
@@ -226,7 +208,7 @@ def load(cfg: SADConfig) -> SADData:
     """The semi-supervised training set and the test set of ``cfg`` (cached per process)."""
     return _data(cfg.dataset, cfg.normal_class, cfg.ratio_known_normal, cfg.ratio_known_outlier,
                  cfg.ratio_pollution, cfg.n_known_outlier_classes, cfg.known_outlier_class, cfg.preprocess,
-                 cfg.n_train, cfg.n_test, cfg.seed, cfg.data_root, os.environ.get("ADCORE_DATA"))
+                 cfg.n_train, cfg.n_test, cfg.seed, cfg.data_root, data_env())
 
 
 def net_name(cfg: SADConfig, data: SADData) -> str:

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from .augment import RECIPES, default_recipe
 from .config import ConfigError, RunSpec, check_choice, check_common, check_range, record_tail
-from .data import _N_CLASSES, DATASETS, cached_split, subsample
+from .data import N_CLASSES, DATASETS, cached_split, subsample
 from .metrics import detection_metrics
 from .nets import DEFAULT_REP_DIM, NETS, make_net, n_params, net_for_shape
 from .objectives import HSC_NORMS, OBJECTIVES, Objective, make_objective
@@ -70,7 +70,7 @@ class RunConfig(RunSpec):
         check_choice("net", self.net, (*NETS, None))
         check_choice("augment", self.augment, (*RECIPES, None))
         check_choice("hsc_norm", self.hsc_norm, HSC_NORMS)
-        check_common(self, positive=("epochs", "batch_size"), rates=("lr",), classes=_N_CLASSES[self.dataset])
+        check_common(self, positive=("epochs", "batch_size"), rates=("lr",), classes=N_CLASSES[self.dataset])
         for name in ("weight_decay", "blur", "focal_gamma"):
             check_range(name, getattr(self, name), 0)
         for name in ("rep_dim", "oe_size", "oe_classes"):
@@ -81,7 +81,7 @@ class RunConfig(RunSpec):
             if self.oe not in ("cifar100", "emnist-letters"):
                 raise ConfigError(f"oe_classes={self.oe_classes} needs a labelled OE source (oe='cifar100' or "
                                   f"'emnist-letters'), not oe={self.oe!r}; leave oe_classes unset")
-            check_range("oe_classes", self.oe_classes, 1, _N_CLASSES[self.oe], integer=True)
+            check_range("oe_classes", self.oe_classes, 1, N_CLASSES[self.oe], integer=True)
 
     def run(self, device: str | None = None, progress: bool = True, *, amp: bool = False,
             channels_last: bool | str | None = None, compile: bool = False, mode: str = "auto") -> dict[str, Any]:

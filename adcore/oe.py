@@ -55,7 +55,7 @@ IMAGENET30_WNIDS = (
     "n04254680", "n01498041", "n07745940", "n04389033", "n04442312", "n09472597")
 
 _PERMUTE_MAX = 2**24  # up to this N an explicit permutation (<= 128 MB); beyond it a keyed bijection
-_FEISTEL_ROUNDS = 8
+FEISTEL_ROUNDS = 8
 _LUMA = (0.299, 0.587, 0.114)
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -118,7 +118,7 @@ class NestedIndex:
         self.N, self.n = N, n
         self.perm = np.random.default_rng(seed).permutation(N)[:n] if N <= _PERMUTE_MAX else None
         self.keys = None if self.perm is not None else \
-            np.random.default_rng(seed).integers(0, 2**63, size=_FEISTEL_ROUNDS, dtype=np.uint64)
+            np.random.default_rng(seed).integers(0, 2**63, size=FEISTEL_ROUNDS, dtype=np.uint64)
 
     def __len__(self) -> int:
         return self.n
@@ -127,7 +127,7 @@ class NestedIndex:
         pos = np.asarray(pos, dtype=np.int64)
         if self.perm is not None:
             return self.perm[pos]
-        return _feistel(pos.astype(np.uint64), self.N, self.keys)
+        return feistel(pos.astype(np.uint64), self.N, self.keys)
 
 
 def nested_indices(N: int, n: int, seed: int) -> np.ndarray:
@@ -137,7 +137,7 @@ def nested_indices(N: int, n: int, seed: int) -> np.ndarray:
     return np.concatenate([index[np.arange(a, min(a + chunk, n))] for a in range(0, n, chunk)])
 
 
-def _feistel(pos: np.ndarray, N: int, keys: np.ndarray) -> np.ndarray:
+def feistel(pos: np.ndarray, N: int, keys: np.ndarray) -> np.ndarray:
     """Balanced Feistel network on [0, 4**k) >= N, cycle-walked into [0, N): a bijection of range(N)."""
     half = max(1, math.ceil((N - 1).bit_length() / 2))
     mask = np.uint64((1 << half) - 1)
@@ -428,7 +428,7 @@ def _find_tiny_images(root: str | os.PathLike | None) -> Path:
 def _default_dirs(name: str, root: str | os.PathLike | None) -> list[Path]:
     if root is not None:
         return [Path(root)]
-    env = os.environ.get("ADCORE_DATA")  # a given place is used or fails: the cache only when none is given
+    env = data.data_env()  # a given place is used or fails: the cache only when none is given
     return [Path(env), Path(env) / name] if env else [data.cache_dir() / name]
 
 
@@ -488,7 +488,7 @@ def find_imagenet22k(root: str | os.PathLike | None = None) -> Path | None:
     if root is not None:
         candidates = [Path(root) / IMAGENET22K_DIR, Path(root)]
     else:
-        env = os.environ.get("ADCORE_DATA")  # a given place is used or fails: the cache only when none is given
+        env = data.data_env()  # a given place is used or fails: the cache only when none is given
         bases = [Path(env) / "imagenet22k"] if env else [data.cache_dir() / "imagenet22k"]
         candidates = [*(d for b in bases for d in (b / IMAGENET22K_DIR, b)),
                       *([Path(env) / IMAGENET22K_DIR] if env else [])]

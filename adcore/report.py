@@ -1,4 +1,4 @@
-"""What every chapter's notebook shows, computed the same way: the runs with their labels (``collect``), mean ±
+"""What every chapter's notebook shows, computed the same way: the runs with their labels (``run_missing``), mean ±
 std tables, run cards glued into the prose, band plots, readable names.
 
 Chapter-specific tables and claim checks live in ``adcore.chapters``; notebooks stay a narrative of short cells.
@@ -46,14 +46,9 @@ def class_label(dataset: str, cls: Any) -> str:
     return f"{cls}: {names[cls]}" if names and isinstance(cls, int) and cls < len(names) else str(cls)
 
 
-def given(**params: Any) -> dict[str, Any]:
-    """The notebook parameters that were set (not None): the overrides of the profile's settings."""
-    return {k: v for k, v in params.items() if v is not None}
-
-
-def collect(runs: list[tuple[dict[str, Any], Any]], results_dir: str | os.PathLike, **execute_kw: Any
-            ) -> pd.DataFrame:
-    """Run what is missing from the store (:func:`adcore.runner.execute`; resumable, locally or on Ray) and return
+def run_missing(runs: list[tuple[dict[str, Any], Any]], results_dir: str | os.PathLike, **execute_kw: Any
+                ) -> pd.DataFrame:
+    """Trains what is missing from the store (:func:`adcore.runner.execute`; resumable, locally or on Ray) and return
     one row per (labels, config): the labels, the record, AUC in %, the readable dataset name in ``data``.
     Raises :class:`adcore.runner.SweepError` when runs failed. ``df.attrs`` holds ``ran`` (trained by this call)
     and ``stored`` (read from the store)."""

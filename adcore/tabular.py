@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DataNotFoundError
+from .data import DataNotFoundError, data_env
 
 ODDS_SETS = ("arrhythmia", "cardio", "satellite", "satimage-2", "shuttle", "thyroid", "wbc", "wine")
 SKLEARN_SETS = ("sk-wdbc", "sk-wine")
@@ -80,7 +80,7 @@ def sklearn_set(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def find_mat(name: str, root: str | os.PathLike | None = None) -> Path:
     tried = []
-    env = os.environ.get("ADCORE_DATA")
+    env = data_env()
     for base in [root, Path(env) / "odds" if env else None, env]:
         if base is None:
             continue

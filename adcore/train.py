@@ -187,16 +187,16 @@ class IndexStream:
         return out
 
     def _take_keyed(self, k: int) -> torch.Tensor:
-        from .oe import _FEISTEL_ROUNDS, _feistel
+        from .oe import FEISTEL_ROUNDS, feistel
 
         parts = []
         while k:
             if self.keys is None or self.pos == self.size:
                 kw = {"generator": self.generator, "device": self.device}
-                self.keys = torch.randint(0, 2**62, (_FEISTEL_ROUNDS,), **kw).cpu().numpy().astype(np.uint64)
+                self.keys = torch.randint(0, 2**62, (FEISTEL_ROUNDS,), **kw).cpu().numpy().astype(np.uint64)
                 self.pos = 0
             m = min(k, self.size - self.pos)
-            parts.append(_feistel(np.arange(self.pos, self.pos + m, dtype=np.uint64), self.size, self.keys))
+            parts.append(feistel(np.arange(self.pos, self.pos + m, dtype=np.uint64), self.size, self.keys))
             self.pos, k = self.pos + m, k - m
         return torch.from_numpy(np.concatenate(parts)).to(self.device)
 
@@ -426,6 +426,7 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
     consecutive chunks trained one after the other, each as it would be alone); None: on CUDA as many as
     :func:`models_that_fit` the free memory, on a CPU all. Returns one :class:`TrainLog` per model; its times are
     the job's share per model (job time / K of its chunk), so ``images_per_s`` is the job's throughput."""
+    given = dict(locals())  # the arguments, for the chunks below (each passes them on, its models' parts sliced)
     k_models = len(nets)
     if k_models == 0:
         raise ValueError("no models to train")
@@ -480,16 +481,12 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
         max_models = k_models if device.type != "cuda" else models_that_fit(
             step_bytes(nets[0], sample_shape, n_batch), _nbytes([*xs, *tgts, *oes]), device=device)
     if k_models > max_models:  # chunks one after the other; each model trains as it would alone
-        logs: list[TrainLog] = []
-        for a in range(0, k_models, max_models):
-            part = slice(a, a + max_models)
-            logs += train_many(nets[part], objectives[part], xs[part], oes[part] if has_oe else None,
-                               targets=tgts[part], augment=augment, epochs=epochs, batch_size=batch_size,
-                               oe_batch_size=oe_batch_size, lr=lr, weight_decay=weight_decay, milestones=milestones,
-                               gamma=gamma, device=device, generators=gens[part], progress=progress, mode=mode,
-                               amp=amp, channels_last=channels_last, compile=compile, keep_going=keep_going,
-                               oe_blur=sigmas[part], oe_workers=oe_workers, max_models=max_models)
-        return logs
+        per_model = dict(nets=nets, objectives=objectives, xs=xs, oes=oes if has_oe else None, targets=tgts,
+                         generators=gens, oe_blur=sigmas)
+        fixed = dict(augment=augment, device=device, mode=mode, channels_last=channels_last, seeds=None,
+                     max_models=max_models)
+        return [log for a in range(0, k_models, max_models) for log in train_many(**{**given, **fixed, **{
+            k: None if v is None else v[a:a + max_models] for k, v in per_model.items()}})]
 
     X, x_off = _pool(xs, device)
     tg = [torch.zeros(len(x), dtype=torch.long) if t is None else t for x, t in zip(xs, tgts)]

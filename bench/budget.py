@@ -48,7 +48,7 @@ def main() -> None:
     for budget in a.budgets.split(","):
         n_train, epochs, batch = (int(v) for v in budget.split("x"))
         t0 = time.perf_counter()
-        df = report.collect(runs(n_train, epochs, batch, classes, a.seeds, sizes, a.n_test), a.store,
+        df = report.run_missing(runs(n_train, epochs, batch, classes, a.seeds, sizes, a.n_test), a.store,
                             progress=False)
         s = spread(df)
         u = unit(s, len(classes))

@@ -71,3 +71,24 @@ def test_the_library_knows_no_chapter():
     assert users <= {"adcore.__main__"} | {m for m in graph if m.startswith("adcore.chapters")}, users
     kinds = {"adcore.experiment", "adcore.deepsad", "adcore.clad"}
     assert not graph["adcore.runner"] & kinds and not graph["adcore.config"] & kinds
+
+
+def _private_imports(source: str) -> list[str]:
+    """Private names (one leading underscore) that a module imports from another module."""
+    return [a.name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom) for a in node.names
+            if a.name.startswith("_") and not a.name.startswith("__")]
+
+
+def test_no_module_imports_another_modules_private_names():
+    assert _private_imports("from .data import _N_CLASSES, DATASETS\nfrom ._version import __version__") == \
+        ["_N_CLASSES"]  # the checker sees one
+    found = {str(p.relative_to(PKG)): names for p in PKG.rglob("*.py") if (names := _private_imports(p.read_text()))}
+    assert found == {}
+
+
+def test_one_function_reads_the_data_root_from_the_environment():
+    readers = {str(p.relative_to(PKG)) for p in PKG.rglob("*.py") for node in ast.walk(ast.parse(p.read_text()))
+               if isinstance(node, ast.Constant) and node.value == "ADCORE_DATA"}
+    assert readers == {"data.py"}
+    source = (PKG / "data.py").read_text()
+    assert source.count('"ADCORE_DATA"') == 1 and 'return os.environ.get("ADCORE_DATA")' in source

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,16 @@ def test_parameter_values_parse_like_papermill():
     assert book.parse_value("cifar100") == "cifar100"
     with pytest.raises(SystemExit, match="unknown notebook"):
         book.notebooks(["nope"])
+
+
+def test_the_book_builds_from_any_folder_of_a_checkout_and_says_so_elsewhere(tmp_path, monkeypatch, capsys):
+    assert book.checkout(ROOT / "book") == ROOT == book.checkout(ROOT / "notebooks")
+    assert book.checkout(tmp_path, package=tmp_path / "site-packages" / "adcore" / "book.py") is None  # installed
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "adcore", "book", "--only", "nope"], cwd=ROOT / "book", env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown notebook(s) ['nope']; available: [" in r.stderr and "'clad'" in r.stderr
+    monkeypatch.setattr(book, "checkout", lambda *a, **k: None)
+    monkeypatch.chdir(tmp_path)
+    assert book.main(["--only", "cifar10_table", "--no-render"]) == 2
+    assert capsys.readouterr().err.startswith(f"adcore: error: {tmp_path} is not in a checkout of adcore")

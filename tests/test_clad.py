@@ -282,7 +282,7 @@ def test_super_category_class_sets():
     assert g["SPEC"] == (12, 13, 14, 17) and g["REGN"] == (6, 32, 41, 42)
     for ds, groups in sc.items():  # each dataset's groups partition its classes
         members = [c for cls in groups.values() for c in cls]
-        assert sorted(members) == list(range(data._N_CLASSES[ds])), ds
+        assert sorted(members) == list(range(data.N_CLASSES[ds])), ds
     assert data.super_category("mnist", "CUR") == (0, 3, 8)
     with pytest.raises(ValueError, match="unknown mnist super-category"):
         data.super_category("mnist", "THG")
@@ -414,8 +414,8 @@ def test_nmi_report():
 def test_ocsvm_and_the_chapter_grid(stripes, tmp_path):
     rec = clad.OCSVMConfig(dataset="mnist", normal_class=(0, 1), data_root=stripes).run()
     assert rec["auc"] > 0.9 and rec["n_train"] == 48 and rec["gamma_value"] > 0  # noise is far from bars
-    s = chapters.settings("clad", "smoke", dataset="mnist", groups=None, n_train=None, n_test=None)
-    runs = chapters.runs("clad", s)
+    s = chapter.PROFILES["smoke"].replace(dataset="mnist", groups=None, n_train=None, n_test=None)
+    runs = chapter.runs(s)
     assert len(runs) == 3 * 4 and {lab["group"] for lab, _ in runs} == {"CUR", "STR", "MIX"}
     by_method = {lab["method"]: cfg for lab, cfg in runs if lab["group"] == "CUR"}
     assert isinstance(by_method["CLAD"], clad.CLADConfig) and by_method["CLAD"].normal_class == (0, 3, 8)
@@ -429,10 +429,10 @@ def test_ocsvm_and_the_chapter_grid(stripes, tmp_path):
              ({"dataset": "mnist", "group": "bars", "method": "Deep SVDD"},
               RunConfig(dataset="mnist", normal_class=(0, 1), objective="deepsvdd", oe=None, epochs=1,
                         data_root=stripes))]
-    df = report.collect(mixed, tmp_path / "store", device="cpu", progress=False)
+    df = report.run_missing(mixed, tmp_path / "store", device="cpu", progress=False)
     assert list(df["method"]) == ["CLAD", "OC-SVM", "Deep SVDD"] and len(ResultStore(tmp_path / "store")) == 3
     assert df["auc"].between(0, 100).all()
-    again = report.collect(mixed, tmp_path / "store", device="cpu", progress=False)
+    again = report.run_missing(mixed, tmp_path / "store", device="cpu", progress=False)
     assert list(again["finished"]) == list(df["finished"])
     assert df.attrs == {"ran": 3, "stored": 0} and again.attrs == {"ran": 0, "stored": 3}
     assert list(chapter.auc_table(df).columns) == ["CLAD", "Deep SVDD", "OC-SVM"]
@@ -441,7 +441,7 @@ def test_ocsvm_and_the_chapter_grid(stripes, tmp_path):
     assert note[0].startswith("**No published number**: MNIST bars") and any("step scale" in n for n in note)
     nmi = chapter.nmi_table(df)
     assert nmi.shape == (1, 9) and not nmi.isna().any().any() and nmi["round cap"].iloc[0] == "2"
-    card = chapter.run_card(dict(s, profile="smoke"), mixed, df)
+    card = chapter.card(s, df, of=mixed)
     assert card.loc["runs", "value"].startswith("3 (3 trained now")
     assert "width 4 (reduced" in card.loc["MNIST", "value"] and "all training / all test" in card.loc["MNIST", "value"]
     assert ".0 " not in card.loc["MNIST", "value"] and "1 epochs" in card.loc["MNIST", "value"]
@@ -540,7 +540,7 @@ def test_with_paper_only_matching_cells_and_no_nan():
 
 
 def test_profiles_paper_uses_the_seed_settings():
-    runs = chapters.runs("clad", chapters.settings("clad", "paper"))
+    runs = chapters.open("clad", "paper").runs
     assert len(runs) == (3 + 3 + 2) * 5 * 4  # groups (MNIST, Fashion-MNIST, CIFAR-10) x seeds x methods
     cl = {(lab["dataset"], lab["group"]): cfg for lab, cfg in runs if lab["method"] == "CLAD" and cfg.seed == 0}
     for (ds, group), cfg in cl.items():
@@ -554,8 +554,9 @@ def test_profiles_paper_uses_the_seed_settings():
     svdd = [cfg for lab, cfg in runs if lab["method"] == "Deep SVDD" and lab["dataset"] == "cifar10"]
     assert {(c.epochs, c.milestones, c.oe) for c in svdd} == {(200, (100, 150), None)}
     for p in ("smoke", "laptop"):
-        s = chapters.settings("clad", p)
-        assert s["dataset"] == "fmnist" and len(chapters.runs("clad", s)) == len(chapter.groups_of(s)) * 4
+        s = chapters.open("clad", p).settings
+        (base,) = s.baselines
+        assert base.dataset == "fmnist" and len(chapter.runs(s)) == len(chapter.groups_of("fmnist", s.groups)) * 4
 
 
 def test_normal_class_given_alone_or_wrong():

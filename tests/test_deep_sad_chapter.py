@@ -7,13 +7,12 @@ from adcore.chapters import deep_sad as sad_report
 from adcore.chapters.deep_sad import METHODS as CHAPTER_METHODS
 
 
-def chapter_runs(s):
-    return chapters.runs("deep_sad", s)
+def chapter_runs(profile, **params):
+    return chapters.open("deep_sad", profile, **params).runs
 
 
 def test_chapter_grid_labels_and_shared_runs():
-    s = chapters.settings("deep_sad", "laptop")
-    runs = chapter_runs(s)
+    runs = chapter_runs("laptop")
     assert {lab["section"] for lab, _ in runs} == {"unsupervised", "labelled", "pollution", "tabular"}
     for lab, cfg in runs:
         spec = CHAPTER_METHODS[lab["method"]]
@@ -35,10 +34,13 @@ def test_chapter_grid_labels_and_shared_runs():
                and lab["ratio"] > 0)
     # the seeds' test-set protocol beside the label-free OC-SVM
     assert {c.selection for lab, c in runs if lab["method"].startswith("OC-SVM")} == {"heldout", "test10"}
-    # overrides reach the image sections
-    small = chapter_runs(chapters.settings("deep_sad", "laptop", classes=[3], epochs=2))
+    # overrides reach every section that reads them: epochs the tabular one too, tabular_epochs that one alone
+    small = chapter_runs("laptop", classes=[3], epochs=2)
     assert {c.normal_class for lab, c in small if lab["section"] != "tabular"} == {3}
-    assert {c.epochs for lab, c in small if lab["section"] != "tabular" and c.method.startswith("deep")} == {2}
+    assert {c.epochs for lab, c in small if c.method.startswith("deep")} == {2}
+    own = chapter_runs("laptop", tabular_epochs=4)
+    assert {c.epochs for lab, c in own if c.method.startswith("deep")} == {4, 10}
+    assert {c.epochs for lab, c in own if lab["section"] == "tabular" and c.method.startswith("deep")} == {4}
 
 
 def _frame():
@@ -132,11 +134,11 @@ def test_transfer_and_ocsvm_tables_and_run_card():
     o = sad_report.ocsvm_table(pd.DataFrame(rows))
     assert o.loc["0: T-shirt/top", "median heuristic: γ"] == "2^-6.2"
     assert o.loc["1: Trouser", "seeds' protocol (test data): AUC"] == "93.0"
-    s = chapters.settings("deep_sad", "laptop")
-    runs = chapter_runs(s)
+    s = chapters.open("deep_sad", "laptop").settings
+    runs = sad_report.runs(s)
     df = pd.DataFrame([{**lab, **c.key(), "config_hash": str(c.key()), "seed": c.seed, "device": "cpu"}
                        for lab, c in runs])
-    card = sad_report.run_card(s, runs, df)
+    card = sad_report.card(s, df)
     assert {"Fashion-MNIST", "WDBC (scikit-learn, ODDS-style)", "Wine (scikit-learn, ODDS-style)"} <= \
         set(card.index)
     text = " ".join(card["value"])

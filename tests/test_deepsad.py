@@ -280,3 +280,19 @@ def test_records_name_their_data_source(monkeypatch):
     deepsad._data.cache_clear()
     assert rec["data_source"] == "/data/cifar10-jpeg.tar.gz"
     assert dataset_label(rec["dataset"], rec["data_source"]) == "CIFAR-10 (JPEG copy)"
+
+
+def test_store_keys_follow_the_methods_declared_fields():
+    """Changing a field that a method declares (READS) changes its key; changing any other optional field does
+    not (a run with labelled anomalies, pretraining, the test10 selection, so that every declared field is read)."""
+    from adcore.deepsad import READS, _OPTIONAL
+    changed = dict(net="mnist_lenet", rep_dim=8, pretrain=False, ae_epochs=3, ae_lr=0.5, ae_milestones=(2,),
+                   ae_weight_decay=0.5, epochs=3, lr=0.5, milestones=(2,), weight_decay=0.5, transfer="seed",
+                   batch_size=16, eta=2.0, warm_up=3, nu=0.3, hybrid=True, gammas=(0.5,), selection="heldout",
+                   kappa=2.0, dgm_epochs=3, dgm_lr=0.5)
+    assert set(changed) == set(_OPTIONAL)
+    for method, reads in READS.items():
+        base = SADConfig(method=method, ratio_known_outlier=0.05, selection="test10")
+        for field in (f for f in _OPTIONAL if (method, f) != ("ae", "pretrain")):  # the autoencoder pretrains
+            other = base.replace(**{field: changed[field]})
+            assert (other.key() != base.key()) == (field in reads), (method, field)

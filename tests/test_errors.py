@@ -302,10 +302,10 @@ def test_sweep_repair_flag(tmp_path, capsys):
 
 # ---- a notebook under papermill: the first code cell fails with the same message -------------------------------
 
-def _first_cell_failure(tmp_path, notebook: str, **params) -> tuple[Exception, str]:
+def _first_cell_failure(tmp_path, notebook: str, where: str = "chapters.open(", **params) -> tuple[Exception, str]:
     """Executes ``notebook`` under papermill with ``params`` (smoke profile, a fresh store), which must fail in its
-    first code cell after the parameters, and nowhere else, with nothing written to the store: (error, that
-    cell's source)."""
+    first code cell after the parameters that holds ``where`` (before it only that cell), and nowhere else, with
+    nothing written to the store: (error, that cell's source)."""
     pm = pytest.importorskip("papermill")
     results = tmp_path / "results"
     with pytest.raises(pm.PapermillExecutionError) as err:
@@ -317,21 +317,22 @@ def _first_cell_failure(tmp_path, notebook: str, **params) -> tuple[Exception, s
     failed = [i for i, c in enumerate(code) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     tags = [c["metadata"].get("tags", []) for c in code]
     first = next(i for i, t in enumerate(tags) if "parameters" not in t and "injected-parameters" not in t)
-    assert failed == [first]
+    assert failed == [next(i for i in range(first, len(code)) if where in "".join(code[i]["source"]))]
+    assert failed[0] <= first + 1
     assert not results.exists()
-    return err.value, "".join(code[first]["source"])
+    return err.value, "".join(code[failed[0]]["source"])
 
 
 def test_notebook_parameter_of_wrong_type_fails_in_first_code_cell(tmp_path):
     err, source = _first_cell_failure(tmp_path, "cifar10_table.ipynb", epochs="ten")
     assert err.ename == "ConfigError" and err.evalue == "epochs='ten' must be an integer"
-    assert "chapters.settings(" in source
+    assert "chapters.open(" in source
 
 
 def test_notebook_unknown_executor_fails_in_first_code_cell(tmp_path):
-    err, source = _first_cell_failure(tmp_path, "deep_sad.ipynb", executor="slurm")
+    err, source = _first_cell_failure(tmp_path, "deep_sad.ipynb", "ch.collect(", executor="slurm")
     assert err.ename == "ConfigError" and err.evalue == "unknown executor 'slurm'; choose one of 'local', 'ray'"
-    assert "check_execution(" in source
+    assert "ch.collect(" in source
 
 
 def test_any_config_kind_failing_with_a_non_finite_loss_is_named(tmp_path):

@@ -221,29 +221,28 @@ def test_the_default_path_is_the_seeds_224_pixels(trees, monkeypatch):
 
 
 def test_the_paper_profile_runs_imagenet30_when_its_data_are_found(trees, monkeypatch, tmp_path):
+    found = dict(data_root=str(trees["seed"]), oe_root=str(trees["oe"]))
     for nb, cifar, inet in (("imagenet_blurring", "cifar10_blur", "imagenet30_blur"),
                             ("oe_size_curves", "cifar10_oe_sizes", "imagenet30_oe_sizes")):
-        s = chapters.settings(nb, "paper")
-        assert s["dataset"] == "cifar10" and "ImageNet-30 and ImageNet-22K not found" in s["data_choice"]
-        s = chapters.settings(nb, "paper", data_root=str(trees["seed"]), oe_root=str(trees["oe"]))
-        assert s["dataset"] == "imagenet30" and s["net"] == "resnet18_cbam" and "found in" in s["data_choice"]
-        cfgs = {c for _, c in chapters.runs(nb, s)}
-        assert cfgs >= set(chapters.grid(inet, "paper", data_root=str(trees["seed"]), oe_root=str(trees["oe"])))
-        assert chapters.settings(nb, "paper", dataset="imagenet30")["net"] == "resnet18_cbam"
-        assert chapters.settings(nb, "laptop", data_root=str(trees["seed"]), oe_root=str(trees["oe"]))[
-            "dataset"] == "cifar10"  # only the paper profile switches
+        s = chapters.open(nb, "paper").settings
+        assert s.run.dataset == "cifar10" and "ImageNet-30 and ImageNet-22K not found" in s.data_choice
+        ch = chapters.open(nb, "paper", **found)
+        s = ch.settings
+        assert s.run.dataset == "imagenet30" and s.run.net == "resnet18_cbam" and "found in" in s.data_choice
+        assert {c for _, c in ch.runs} >= set(chapters.grid(inet, "paper", **found))
+        assert chapters.open(nb, "paper", dataset="imagenet30").settings.run.net == "resnet18_cbam"
+        assert chapters.open(nb, "laptop", **found).settings.run.dataset == "cifar10"  # only the paper profile switches
     # ImageNet-30 without ImageNet-22K is not enough
-    s = chapters.settings("imagenet_blurring", "paper", data_root=str(trees["seed"]), oe_root=str(tmp_path / "none"))
-    assert s["dataset"] == "cifar10" and "ImageNet-22K not found" in s["data_choice"]
-    blur = [c for _, c in chapters.runs("imagenet_blurring", chapters.settings(
-        "imagenet_blurring", "paper", data_root=str(trees["seed"]), oe_root=str(trees["oe"])))]
-    assert sorted({c.blur for c in blur}) == [0, 1, 2, 4, 8, 16, 32]  # sigma 0: the OE-size grid's 64 point
+    s = chapters.chapter("imagenet_blurring").profile("paper", data_root=str(trees["seed"]), oe_root=str(tmp_path / "x"))
+    assert s.run.dataset == "cifar10" and "ImageNet-22K not found" in s.data_choice
+    blur = [c for _, c in chapters.open("imagenet_blurring", "paper", **found).runs]
+    assert sorted({c.blur for c in blur}) == [0, 1, 2, 4, 8, 16, 32]  # blur 0: the OE-size grid's 64 point
     # $ADCORE_DATA holding both is found as well
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "imagenet1k").symlink_to(trees["seed"] / "imagenet1k")
     (tmp_path / "d" / "imagenet22k").symlink_to(trees["oe"])
     monkeypatch.setenv("ADCORE_DATA", str(tmp_path / "d"))
-    assert chapters.settings("imagenet_blurring", "paper")["dataset"] == "imagenet30"
+    assert chapters.open("imagenet_blurring", "paper").settings.run.dataset == "imagenet30"
     df = __import__("pandas").DataFrame({"data": ["ImageNet-30"]})
     assert rethinking.data_sentence(s, df).startswith("This build used ImageNet-30: ImageNet-22K not found")
 

@@ -65,7 +65,6 @@ def test_cells_and_values():
     mixed = blur.assign(blur=[0, 0, 0, None, None], method=[None, None, None, "Deep SVDD", "Deep SVDD"])
     assert report.seed_text(mixed) == "1; 3 at 1 of 2 points"  # records of two kinds: missing columns count too
     assert report.slug("normal classes (a) / (b)") == "normal_classes_a_b"
-    assert report.given(a=None, b=0, c=[]) == {"b": 0, "c": []}
 
 
 def test_run_card_counts_runs_trained_and_stored():

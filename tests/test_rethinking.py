@@ -1,56 +1,62 @@
 import pytest
 
 from adcore import chapters, paper
-from adcore.chapters.rethinking import EXPERIMENTS, METHODS, NOTEBOOKS, runs, settings
+from adcore.chapters.rethinking import EXPERIMENTS, METHODS, NOTEBOOKS
 from adcore.deepsad import SADConfig
 from adcore.experiment import RunConfig
 
 
-def grid(notebook, s):
-    return [c for _, c in runs(notebook, s)]
+def runs(notebook, profile, **params):
+    return chapters.open(notebook, profile, **params).runs
+
+
+def grid(notebook, profile, **params):
+    return [c for _, c in runs(notebook, profile, **params)]
 
 
 def test_paper_grid_sizes():
-    assert len(grid("cifar10_table", settings("cifar10_table", "paper"))) == 400
-    assert len(grid("oe_size_curves", settings("oe_size_curves", "paper"))) == 4400
-    cfgs = grid("cifar10_table", settings("cifar10_table", "paper"))
+    assert len(grid("cifar10_table", "paper")) == 400
+    assert len(grid("oe_size_curves", "paper")) == 4400
+    cfgs = grid("cifar10_table", "paper")
     assert {c.epochs for c in cfgs} == {200} and {c.milestones for c in cfgs} == {(100, 150)}
     assert {c.net for c in cfgs} == {"cifar10_lenet"} and {c.rep_dim for c in cfgs} == {256}
 
 
 def test_overrides_apply_everywhere():
-    s = settings("cifar10_table", "laptop", epochs=1, seeds=2)
-    cfgs = grid("cifar10_table", s)
-    assert {c.epochs for c in cfgs if isinstance(c, RunConfig)} == {1}  # Deep SVDD has its own budget (svdd)
+    cfgs = grid("cifar10_table", "laptop", epochs=1, seeds=2)
+    assert {c.epochs for c in cfgs} == {1}  # the Deep SVDD column's too
     assert {c.seed for c in cfgs} == {0, 1}
     assert {c.dataset for c in cfgs} == {"fmnist", "cifar10"}
-    assert settings("cifar10_table", "laptop")["epochs"] == EXPERIMENTS["cifar10_table"].profiles["laptop"]["epochs"]
-    assert settings("cifar10_table", "laptop", oe=None)["oe"] is None  # an override may set None
+    s = chapters.open("cifar10_table", "laptop").settings
+    assert s == EXPERIMENTS["cifar10_table"].profiles["laptop"] and s.run.epochs == 4
+    assert chapters.open("cifar10_table", "laptop").settings.replace(oe=None).run.oe is None  # may set None
+    only = grid("cifar10_table", "laptop", svdd_epochs=7)  # one column's own schedule
+    assert {c.epochs for c in only if isinstance(c, SADConfig)} == {7} and \
+        {c.epochs for c in only if isinstance(c, RunConfig)} == {4}
 
 
 def test_labels_match_configs():
-    for labels, cfg in runs("cifar10_table", settings("cifar10_table", "smoke")):
+    for labels, cfg in runs("cifar10_table", "smoke"):
         spec = METHODS[labels["method"]]
         assert cfg.method == spec["sad"] if "sad" in spec else cfg.objective == spec["objective"]
-    for labels, cfg in runs("oe_size_curves", settings("oe_size_curves", "smoke")):
+    for labels, cfg in runs("oe_size_curves", "smoke"):
         assert cfg.oe_size == labels["oe_size"] or (cfg.oe is None and labels["oe_size"] == 0)
-    for labels, cfg in runs("imagenet_blurring", settings("imagenet_blurring", "smoke")):
-        assert cfg.blur == labels["sigma"]
+    for labels, cfg in runs("imagenet_blurring", "smoke"):
+        assert cfg.blur == labels["blur"]
 
 
 def test_deep_svdd_column_is_the_icml_2018_method():
     """The table's Deep SVDD is the method the paper's column quotes: pretrained, bias-free seed network, GCN; one
     run per class and seed with the class's data sizes; under the paper profile the Deep SVDD seed's command."""
-    s = settings("cifar10_table", "laptop")
-    svdd = [(lab, c) for lab, c in runs("cifar10_table", s) if isinstance(c, SADConfig)]
+    s = chapters.open("cifar10_table", "laptop").settings
+    svdd = [(lab, c) for lab, c in runs("cifar10_table", "laptop") if isinstance(c, SADConfig)]
     assert {lab["method"] for lab, _ in svdd} == {"Deep SVDD (no OE)"}
     assert sorted(c.normal_class for _, c in svdd) == list(range(10))
     for _, c in svdd:
         assert (c.dataset, c.method, c.pretrain, c.transfer, c.preprocess, c.n_train, c.n_test) == \
-            ("cifar10", "deepsvdd", True, "full", "gcn", s["n_train"], s["n_test"])
-        assert (c.ae_epochs, c.epochs, c.lr, c.batch_size) == (10, 20, 1e-4, s["batch_size"])  # the measured laptop budget
-    paper_s = settings("cifar10_table", "paper", methods=["Deep SVDD (no OE)"], classes=[3], seeds=1)
-    (_, c), = runs("cifar10_table", paper_s)
+            ("cifar10", "deepsvdd", True, "full", "gcn", s.run.n_train, s.run.n_test)
+        assert (c.ae_epochs, c.epochs, c.lr, c.batch_size) == (10, 20, 1e-4, s.run.batch_size)  # the laptop budget
+    (_, c), = runs("cifar10_table", "paper", methods=["Deep SVDD (no OE)"], classes=[3], seeds=1)
     assert (c.ae_epochs, c.ae_milestones, c.epochs, c.milestones, c.lr, c.batch_size, c.weight_decay, c.n_train) == \
         (350, (250,), 150, (50,), 1e-4, 200, 5e-7, None)  # Deep-SVDD-PyTorch's README command for CIFAR-10
 
@@ -58,14 +64,14 @@ def test_deep_svdd_column_is_the_icml_2018_method():
 def test_every_profile_covers_every_notebook_and_errors():
     for nb in chapters.NOTEBOOKS:
         for p in chapters.PROFILES:
-            assert chapters.settings(nb, p)["profile"] == p
+            assert chapters.open(nb, p).settings.profile == p
     assert set(chapters.NOTEBOOKS) == {*NOTEBOOKS, "deep_sad", "clad"}
     with pytest.raises(ValueError, match="unknown profile"):
-        settings("cifar10_table", "cluster")
+        chapters.open("cifar10_table", "cluster")
     with pytest.raises(ValueError, match="unknown notebook"):
-        chapters.settings("table", "smoke")
-    with pytest.raises(ValueError, match="unknown setting"):
-        settings("cifar10_table", "smoke", epochz=3)
+        chapters.open("table", "smoke")
+    with pytest.raises(ValueError, match="unknown setting epochz=3 for 'rethinking'"):
+        chapters.open("cifar10_table", "smoke", epochz=3)
 
 
 def test_paper_reference_table():
@@ -128,8 +134,8 @@ def test_size_and_blur_claims():
     for cls in (1, 3):
         for seed, e in enumerate((0.0, 1.0, -1.0)):
             for sigma, h, b in ((0.0, 80, 80), (8.0, 75, 70), (32.0, 72, 62)):
-                blur.append(dict(dataset="cifar10", objective="hsc", sigma=sigma, normal_class=cls, seed=seed, auc=h + e))
-                blur.append(dict(dataset="cifar10", objective="bce", sigma=sigma, normal_class=cls, seed=seed, auc=b + e))
+                blur.append(dict(dataset="cifar10", objective="hsc", blur=sigma, normal_class=cls, seed=seed, auc=h + e))
+                blur.append(dict(dataset="cifar10", objective="bce", blur=sigma, normal_class=cls, seed=seed, auc=b + e))
     t = blur_claims(_runs(blur))
     assert list(t["verdict"]) == ["reproduced", "reproduced"]
     flat = [dict(r, auc=80.0 + (r["seed"] - 1)) for r in blur]

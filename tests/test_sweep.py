@@ -49,7 +49,7 @@ def test_every_paper_grid_has_the_issues_count():
     assert set(PAPER_COUNTS) | {"book", "all"} == set(chapters.GRIDS)
     # the composites run each configuration once: sigma 0 is shared by the blur notebook and the OE-size grid,
     # the sensitivity grids share 300 runs with the tables
-    per_notebook = {nb: {c for _, c in chapters.runs(nb, chapters.settings(nb, "paper"))} for nb in chapters.NOTEBOOKS}
+    per_notebook = {nb: {c for _, c in chapters.open(nb, "paper").runs} for nb in chapters.NOTEBOOKS}
     rethinking = per_notebook["cifar10_table"] | per_notebook["oe_size_curves"] | per_notebook["imagenet_blurring"]
     assert len(rethinking) == 400 + 4400 + 1200
     assert len(chapters.grid("book", "paper")) == len(set().union(*per_notebook.values())) == \
@@ -66,7 +66,7 @@ def test_paper_settings_are_the_seeds():
     assert sorted({c.oe_size for c in sizes}) == [2 ** k for k in range(22)]
     blur = chapters.grid("cifar10_blur", "paper")
     assert sorted({c.blur for c in blur}) == [1, 2, 4, 8, 16, 32] and {c.oe_size for c in blur} == {128}
-    notebook = [c for _, c in chapters.runs("imagenet_blurring", chapters.settings("imagenet_blurring", "paper"))]
+    notebook = [c for _, c in chapters.open("imagenet_blurring", "paper").runs]
     assert set(notebook) <= set(blur) | set(sizes)  # sigma 0 at OE size 128 is a point of the OE-size grid
     hsc = chapters.grid("cifar10_hsc_sensitivity", "paper")
     assert {(c.hsc_norm, c.augment) for c in hsc} == {(n, a) for n in ("l1", "l2", "l2_squared", "l2_squared_linear")
@@ -84,21 +84,21 @@ def test_paper_settings_are_the_seeds():
 
 
 def test_book_grids_come_from_profiles_and_take_overrides():
-    def notebook(nb, s):
-        return list(dict.fromkeys(c for _, c in chapters.runs(nb, s)))
+    def notebook(nb, profile, **params):
+        return list(dict.fromkeys(c for _, c in chapters.open(nb, profile, **params).runs))
     for profile in ("smoke", "laptop", "paper"):
-        s = chapters.settings("cifar10_table", profile, epochs=1, seeds=2)
-        assert chapters.grid("cifar10_table", profile, epochs=1, seeds=2) == notebook("cifar10_table", s)
-        s = chapters.settings("oe_size_curves", profile)
-        assert chapters.grid("cifar10_oe_sizes", profile) == notebook("oe_size_curves", s)
+        assert chapters.grid("cifar10_table", profile, epochs=1, seeds=2) == notebook("cifar10_table", profile,
+                                                                                      epochs=1, seeds=2)
+        assert chapters.grid("cifar10_oe_sizes", profile) == notebook("oe_size_curves", profile)
     # the composite "book" grid is every notebook's runs, each once: Rethinking, Deep SAD and CLAD configs
     book = chapters.grid("book", "smoke")
-    every = [c for nb in chapters.NOTEBOOKS for _, c in chapters.runs(nb, chapters.settings(nb, "smoke"))]
+    every = [c for nb in chapters.NOTEBOOKS for _, c in chapters.open(nb, "smoke").runs]
     assert set(book) == set(every) and len(book) == len(set(every))
     assert {type(c).__name__ for c in book} == {"RunConfig", "SADConfig", "CLADConfig", "OCSVMConfig"}
-    small = chapters.grid("mnist_blur", "smoke", seeds=2, sigmas=[1, 3], epochs=2)
+    small = chapters.grid("mnist_blur", "smoke", seeds=2, blur=[1, 3], epochs=2)
     assert len(small) == 1 * 2 * 2 * 2 and {c.epochs for c in small} == {2} and {c.blur for c in small} == {1.0, 3.0}
     assert {c.oe for c in chapters.grid("cifar10_table", "paper", oe=None)} == {None}
+    assert {c.oe for c in chapters.grid("book", "smoke", oe=None) if hasattr(c, "oe")} == {None}  # None is a value
     assert len(chapters.grid("focal_sensitivity", "laptop", epochs=1)) < len(chapters.grid("focal_sensitivity", "paper"))
     with pytest.raises(ValueError, match="unknown setting"):
         chapters.grid("mnist_blur", "smoke", seedz=3)

@@ -8,7 +8,9 @@ the deep baselines' budget (baseline_*) and the OC-SVM's (ocsvm_*).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -16,90 +18,116 @@ import pandas as pd
 
 from .. import paper, report
 from ..clad import ODIN_SCALE, CLADConfig, OCSVMConfig
-from ..config import ConfigError, with_overrides
-from ..data import _N_CLASSES as N_CLASSES
+from ..config import ConfigError
+from ..data import N_CLASSES
 from ..data import SUPER_CATEGORIES, super_category
 from ..experiment import RunConfig
-from .rethinking import TRAINING
+from .interface import Settings as _Base
+from .rethinking import training
 
 NOTEBOOKS = ("clad",)
+name, prefix = "clad", "clad"
 METHODS = ("CLAD", "Deep SVDD", "OC-SVM", "HSC + OE")
-_CLAD_KEYS = ("hidden", "ae_epochs", "ae_lr", "input_dropout", "k", "dec_tol", "dec_max_rounds",
-              "clf_epochs", "clf_lr", "clf_batch_size", "clf_width", "clf_augment", "temperature", "eps")
-_OTHER_KEYS = ("baseline_lr", "baseline_milestones", "baseline_batch_size", "ocsvm_nu", "ocsvm_gamma", "ocsvm_pca",
-               "ocsvm_max_train")
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": dict(dataset="fmnist", groups=["SHOE", "MIX"], seeds=1, methods=list(METHODS), n_train=128, n_test=128,
-                  ae_epochs=1, dec_max_rounds=2, clf_epochs=1, clf_lr=1e-3, clf_width=8, baseline_epochs=1,
-                  oe="natural", oe_size=256, parts=[]),
+# The CLAD stages' and the OC-SVM's settings (None: CLADConfig's / OCSVMConfig's default, the seed's values).
+Stages = dataclasses.make_dataclass("Stages", [(k, Any, None) for k in (
+    "hidden", "ae_epochs", "ae_lr", "input_dropout", "k", "dec_tol", "dec_max_rounds", "clf_epochs", "clf_lr",
+    "clf_batch_size", "clf_width", "clf_augment", "temperature", "eps")], frozen=True)
+OCSVM = dataclasses.make_dataclass("OCSVM", [(k, Any, None) for k in ("nu", "gamma", "pca", "max_train")],
+                                   frozen=True)
+
+
+@dataclass(frozen=True)
+class Settings(_Base):
+    """The chapter's design: one ``baselines`` RunConfig per dataset (its sizes, the deep baselines' schedule and
+    OE), its super-category ``groups`` (None: all of the dataset), seeds, methods, and the CLAD / OC-SVM settings.
+    ``epochs`` (lr, batch_size) is the deep baselines'; CLAD's networks have their own (``ae_epochs``,
+    ``clf_epochs``)."""
+    baselines: tuple[RunConfig, ...]
+    clad: Any = Stages()
+    ocsvm: Any = OCSVM()
+    groups: tuple[str, ...] | None = None
+    seeds: int | tuple[int, ...] = 1
+    methods: tuple[str, ...] = METHODS
+    profile: str = "custom"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for m in self.methods:
+            if m not in METHODS:
+                raise ConfigError(f"unknown method {m!r}; choose one of {', '.join(METHODS)}")
+
+
+_FMNIST = RunConfig(dataset="fmnist", oe="natural", lr=1e-3, batch_size=128)
+PROFILES: dict[str, Settings] = {
+    "smoke": Settings((_FMNIST.replace(n_train=128, n_test=128, epochs=1, oe_size=256),),
+                      Stages(ae_epochs=1, dec_max_rounds=2, clf_epochs=1, clf_lr=1e-3, clf_width=8),
+                      groups=("SHOE", "MIX"), profile="smoke"),
     # The three Fashion-MNIST groups, subsampled, a narrow ResNet-18 (clf_width 8) and a 10x larger learning rate
     # than the seed's 1e-4 so that a few epochs suffice; measured to fit 3 minutes on 2 CPU cores (book/reproducing.md).
-    "laptop": dict(dataset="fmnist", groups=None, seeds=1, methods=list(METHODS), n_train=1500, n_test=1000,
-                   ae_epochs=20, dec_max_rounds=20, clf_epochs=5, clf_lr=1e-3, clf_width=8, baseline_epochs=5,
-                   oe="natural", oe_size=1024, parts=[]),
+    "laptop": Settings((_FMNIST.replace(n_train=1500, n_test=1000, epochs=5, oe_size=1024),),
+                       Stages(ae_epochs=20, dec_max_rounds=20, clf_epochs=5, clf_lr=1e-3, clf_width=8),
+                       profile="laptop"),
     # The seed's CLAD settings (run_mnist.sh / run_cifar10.sh / config.py: k 10, code 10 / 200 (CIFAR-10 LIV 100),
     # autoencoder 100 epochs and DEC at most 100 rounds in batches of 512, classifier 100 epochs at lr 1e-4, T 1000,
     # ODIN flag 1e-4 / 0.01, full-width ResNet-18). Deep SVDD and HSC + OE with the Rethinking seed's per-dataset
     # budgets. MNIST and CIFAR-10 (JPEG copy) as in the paper, plus the Fashion-MNIST groups with MNIST's settings.
-    "paper": dict(groups=None, seeds=5, methods=list(METHODS), n_train=None, n_test=None, ae_epochs=100,
-                  dec_max_rounds=100, clf_epochs=100, clf_lr=1e-4, clf_width=64, oe="natural", oe_size=None,
-                  parts=[dict(dataset=ds, baseline_epochs=TRAINING[t]["paper"]["epochs"],
-                              baseline_milestones=list(TRAINING[t]["paper"]["milestones"]))
-                         for ds, t in (("mnist", "mnist"), ("fmnist", "mnist"), ("cifar10", "cifar10"))]),
+    "paper": Settings(tuple(_FMNIST.replace(dataset=ds, epochs=t.epochs, milestones=t.milestones) for ds, t in (
+        (ds, training(t, "paper").run) for ds, t in (("mnist", "mnist"), ("fmnist", "mnist"), ("cifar10", "cifar10")))),
+        Stages(ae_epochs=100, dec_max_rounds=100, clf_epochs=100, clf_lr=1e-4, clf_width=64), seeds=5,
+        profile="paper"),
 }
 
 
-def settings(notebook: str = "clad", profile: str = "laptop", **overrides: Any) -> dict[str, Any]:
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    return with_overrides(notebook, PROFILES[profile], overrides, ("dataset", *_CLAD_KEYS, *_OTHER_KEYS), profile)
+def profile(name: str, **where: Any) -> Settings:
+    """The profile's ready-made settings."""
+    return PROFILES[name]
 
 
-def groups_of(s: dict[str, Any]) -> list[str]:
-    groups = s.get("groups") or list(SUPER_CATEGORIES.get(s["dataset"], {}))
+def groups_of(dataset: str, groups: tuple[str, ...] | None) -> list[str]:
+    groups = groups or list(SUPER_CATEGORIES.get(dataset, {}))
     if not groups:
-        raise ConfigError(f"no super-categories defined for {s['dataset']!r}")
+        raise ConfigError(f"no super-categories defined for {dataset!r}")
+    for g in groups:
+        super_category(dataset, g)
     return list(groups)
 
 
-def runs(notebook: str, s: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
-    """(labels, config) for every part x super-category x seed x method of the notebook's settings."""
+def runs(s: Settings) -> list[tuple[dict[str, Any], Any]]:
+    """(labels, config) for every dataset x super-category x seed x method of the settings."""
     out = []
-    for part in s.get("parts") or [{}]:
-        p = {**s, **part}
-        seeds = list(range(p["seeds"])) if isinstance(p["seeds"], int) else list(p["seeds"])
-        for group in groups_of(p):
-            normal = super_category(p["dataset"], group)
-            for seed in seeds:
-                common = dict(dataset=p["dataset"], normal_class=normal, seed=seed, n_train=p.get("n_train"),
-                              n_test=p.get("n_test"), data_root=p.get("data_root"))
-                deep = RunConfig(**common, epochs=p["baseline_epochs"], lr=p.get("baseline_lr", 1e-3),
-                                 milestones=tuple(p.get("baseline_milestones") or ()),
-                                 batch_size=p.get("baseline_batch_size", 128))
-                for method in p["methods"]:
+    for base in s.baselines:
+        for group in groups_of(base.dataset, s.groups):
+            normal = super_category(base.dataset, group)
+            for seed in (list(range(s.seeds)) if isinstance(s.seeds, int) else list(s.seeds)):
+                common = dict(dataset=base.dataset, normal_class=normal, seed=seed, n_train=base.n_train,
+                              n_test=base.n_test, data_root=base.data_root)
+                for method in s.methods:
                     if method == "CLAD":
-                        cfg: Any = CLADConfig(**common, **{k: p[k] for k in _CLAD_KEYS if p.get(k) is not None})
+                        cfg: Any = CLADConfig(**common, **_given(s.clad))
                     elif method == "OC-SVM":
-                        cfg = OCSVMConfig(**common, **{k: p[f"ocsvm_{k}"] for k in ("nu", "gamma", "pca", "max_train")
-                                                       if f"ocsvm_{k}" in p})
+                        cfg = OCSVMConfig(**common, **_given(s.ocsvm))
                     elif method == "Deep SVDD":
-                        cfg = deep.replace(objective="deepsvdd", oe=None)
-                    elif method == "HSC + OE":
-                        cfg = deep.replace(objective="hsc", oe=p.get("oe", "natural"), oe_size=p.get("oe_size"))
+                        cfg = base.replace(normal_class=normal, seed=seed, objective="deepsvdd", oe=None, oe_size=None)
                     else:
-                        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-                    out.append(({"dataset": p["dataset"], "group": group, "method": method}, cfg))
+                        cfg = base.replace(normal_class=normal, seed=seed, objective="hsc")
+                    out.append(({"dataset": base.dataset, "group": group, "method": method}, cfg))
     return out
 
 
-def run_card(s: dict[str, Any], runs: list[tuple[dict[str, Any], Any]], df: pd.DataFrame,
-             device: str | None = None) -> pd.DataFrame:
+def _given(stages: Any) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(stages).items() if v is not None}
+
+
+def card(settings: Settings, frame: pd.DataFrame, device: str | None = None, wall: str | None = None, of: Any = None
+         ) -> pd.DataFrame:
     """The facts a reader needs before trusting the chapter's numbers: one row per dataset with its groups and every
     method's budget (from the configurations; integers printed as integers), then data source, seeds, runs and
     device (from the records, ``df`` from ``report.collect``)."""
-    rows: dict[str, str] = {"methods": ", ".join(dict.fromkeys(lab["method"] for lab, _ in runs))}
-    for ds in dict.fromkeys(lab["dataset"] for lab, _ in runs):
-        part = [(lab, c) for lab, c in runs if lab["dataset"] == ds]
+    s, df = settings, frame
+    runs_ = of or runs(s)  # of: the (labels, config) pairs to describe, when not the settings' runs
+    rows: dict[str, str] = {"methods": ", ".join(dict.fromkeys(lab["method"] for lab, _ in runs_))}
+    for ds in dict.fromkeys(lab["dataset"] for lab, _ in runs_):
+        part = [(lab, c) for lab, c in runs_ if lab["dataset"] == ds]
         cl = [c for _, c in part if isinstance(c, CLADConfig)]
         deep = [c for _, c in part if isinstance(c, RunConfig)]
         svm = [c for _, c in part if isinstance(c, OCSVMConfig)]
@@ -119,7 +147,7 @@ def run_card(s: dict[str, Any], runs: list[tuple[dict[str, Any], Any]], df: pd.D
         sub = df[df["dataset"] == ds] if "dataset" in df else df
         source = ", ".join(dict.fromkeys(sub["data"])) if "data" in sub and len(sub) else ds
         rows[source] = " | ".join(text)
-    return report.run_card(s["profile"], df, rows, device)
+    return report.run_card(s.profile, df, rows, device, wall)
 
 
 def _clad_text(c: CLADConfig) -> str:

@@ -7,14 +7,16 @@ the claims table that ends it (:func:`claims`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import report
-from ..config import ConfigError, with_overrides
+from ..config import ConfigError
 from ..deepsad import DEEP, SADConfig
+from .interface import Settings as _Base
 
 NOTEBOOKS = ("deep_sad",)
 # Method labels of the chapter -> the config fields that define them.
@@ -42,118 +44,142 @@ SECTIONS = ("unsupervised", "labelled", "pollution", "tabular")
 SECTION_TITLES = {"unsupervised": "(a) unsupervised", "labelled": "(b) labelled anomalies",
                   "pollution": "(c) pollution", "tabular": "(d) tabular"}
 RATIO_NAMES = {"labelled": r"ratio of labelled anomalies $\gamma_l$", "pollution": r"pollution ratio $\gamma_p$"}
-_CFG_KEYS = ("dataset", "n_train", "n_test", "preprocess", "net", "rep_dim", "ae_epochs", "ae_lr", "ae_milestones",
-             "ae_weight_decay", "epochs", "lr", "milestones", "weight_decay", "batch_size", "eta", "nu", "warm_up",
-             "kappa", "gammas", "dgm_epochs", "dgm_lr", "data_root")
+name, prefix = NOTEBOOKS[0], "sad"
 
-# Training settings shared by the image sections, then one entry per section. The paper profile uses the Deep SAD
-# seed's settings (Adam, lr 1e-4, 150 epochs with lr x 0.1 after 50; autoencoder 150 epochs, weight decay 5e-4) on
-# all training data, 10 classes, 10 seeds.
-_SEED_RAN = ["Deep SAD (as the seed ran)", "Deep SVDD (as the seed ran)"]
-_ALL = ["Deep SAD", "Deep SVDD", "SSAD", "SSAD (hybrid)", "SemiDGM"]
-_UNSUP = ["Deep SVDD", "Deep SVDD (soft-boundary)", "Autoencoder", "OC-SVM", "OC-SVM (γ on test data)", "KDE",
-          "Isolation Forest"]
-_TAB = ["Deep SAD", "Deep SVDD", "OC-SVM", "KDE", "Isolation Forest", "SSAD", "SSAD (hybrid)", "SemiDGM"]
-_RATIOS = [0.0, 0.01, 0.05, 0.1, 0.2]
-_TAB_TRAIN = dict(datasets=["sk-wdbc", "sk-wine"], labelled=0.05, pollution=0.0, n_train=None, n_test=None,
-                  batch_size=32, ae_lr=1e-3, lr=1e-3, ae_milestones=[], milestones=[])
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": dict(
-        dataset="fmnist", classes=[0], seeds=1, n_train=64, n_test=200, preprocess="minmax", ae_epochs=1,
-        ae_lr=1e-3, ae_milestones=[], epochs=1, lr=1e-3, milestones=[], batch_size=32, dgm_epochs=1,
-        gammas=[2 ** -5, 2 ** -1],
-        unsupervised=dict(methods=_UNSUP, warm_up=0),
-        labelled=dict(methods=_ALL + _SEED_RAN, ratios=[0.0, 0.05], pollution=0.0),
-        pollution=dict(methods=["Deep SAD", "Deep SVDD"], ratios=[0.0, 0.1], labelled=0.05),
-        tabular=dict(_TAB_TRAIN, datasets=["sk-wine"], methods=_TAB, seeds=1, ae_epochs=2, epochs=2, dgm_epochs=2)),
-    # Fashion-MNIST, subsampled to fit 3 minutes on 2 quiet CPU cores (measured on a loaded machine: 3.4 CPU-minutes
-    # before the last cut to 8 autoencoder epochs, 5 SemiDGM epochs and 2 pollution classes): 500 normal training
-    # images per class, 1,000 test images, 8 autoencoder + 10 network epochs at lr 1e-3 in batches of 64, a 5-value
-    # RBF grid; three normal classes in sections (a) and (b), two in (c), one seed; two seeds on the tabular sets.
-    "laptop": dict(
-        dataset="fmnist", classes=list(range(10)), seeds=1, n_train=500, n_test=1000, preprocess="minmax",
-        ae_epochs=8, ae_lr=1e-3, ae_milestones=[], epochs=10, lr=1e-3, milestones=[], batch_size=64, dgm_epochs=5,
-        gammas=[2 ** -7, 2 ** -5, 2 ** -3, 2 ** -1, 2 ** 1],
-        unsupervised=dict(methods=_UNSUP, max_classes=3, warm_up=2),
-        labelled=dict(methods=_ALL + _SEED_RAN, max_classes=3, ratios=[0.0, 0.05, 0.2], pollution=0.0),
-        pollution=dict(methods=["Deep SAD", "Deep SVDD"], max_classes=2, ratios=[0.0, 0.2], labelled=0.05),
-        tabular=dict(_TAB_TRAIN, methods=_TAB, seeds=2, ae_epochs=30, epochs=30, dgm_epochs=30)),
-    "paper": dict(
-        dataset="fmnist", classes=list(range(10)), seeds=10, n_train=None, n_test=None, preprocess="minmax",
-        ae_epochs=150, ae_lr=1e-4, ae_milestones=[], ae_weight_decay=5e-4, epochs=150, lr=1e-4, milestones=[50],
-        weight_decay=5e-7, batch_size=128, dgm_epochs=150, gammas=None,
-        unsupervised=dict(methods=_UNSUP + ["Deep SVDD (as the seed ran)"], preprocess="gcn"),  # Deep SVDD's paper
-        labelled=dict(methods=_ALL + _SEED_RAN, ratios=_RATIOS, pollution=0.0),
-        pollution=dict(methods=_ALL + _SEED_RAN, ratios=_RATIOS, labelled=0.05),
-        tabular=dict(_TAB_TRAIN, methods=_TAB, seeds=10, ae_epochs=150, epochs=150, dgm_epochs=150)),
+
+@dataclass(frozen=True)
+class Section:
+    """An image section: its methods at each swept ratio (``labelled``: γ_l at γ_p = ``fixed``; ``pollution``: γ_p
+    at γ_l = ``fixed``; ``unsupervised``: both 0) on the chapter's first ``max_classes`` classes. ``preprocess`` /
+    ``warm_up``: the section's own, where they differ from the chapter's."""
+    methods: tuple[str, ...]
+    ratios: tuple[float, ...] = (0.0,)
+    fixed: float = 0.0
+    max_classes: int | None = None
+    preprocess: str | None = None
+    warm_up: int | None = None
+
+
+@dataclass(frozen=True)
+class Tabular:
+    """Section (d): ``methods`` on the tabular ``datasets`` with their own training settings (``sad``: its sizes,
+    schedule and fixed ratios)."""
+    datasets: tuple[str, ...]
+    methods: tuple[str, ...]
+    seeds: int | tuple[int, ...]
+    sad: SADConfig
+
+
+@dataclass(frozen=True)
+class Settings(_Base):
+    """The chapter's design: the image sections' training settings (``sad``), their classes and seeds, and the
+    four sections (None: not run)."""
+    sad: SADConfig
+    classes: tuple[int, ...]
+    seeds: int | tuple[int, ...] = 1
+    unsupervised: Section | None = None
+    labelled: Section | None = None
+    pollution: Section | None = None
+    tabular: Tabular | None = None
+    profile: str = "custom"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for sec in filter(None, (self.unsupervised, self.labelled, self.pollution, self.tabular)):
+            for m in sec.methods:
+                if m not in METHODS:
+                    raise ConfigError(f"unknown method {m!r}; choose one of {', '.join(METHODS)}")
+
+
+# The paper profile uses the Deep SAD seed's settings (Adam, lr 1e-4, 150 epochs with lr x 0.1 after 50;
+# autoencoder 150 epochs, weight decay 5e-4) on all training data, 10 classes, 10 seeds.
+_SEED_RAN = ("Deep SAD (as the seed ran)", "Deep SVDD (as the seed ran)")
+_ALL = ("Deep SAD", "Deep SVDD", "SSAD", "SSAD (hybrid)", "SemiDGM")
+_UNSUP = ("Deep SVDD", "Deep SVDD (soft-boundary)", "Autoencoder", "OC-SVM", "OC-SVM (γ on test data)", "KDE",
+          "Isolation Forest")
+_TAB = ("Deep SAD", "Deep SVDD", "OC-SVM", "KDE", "Isolation Forest", "SSAD", "SSAD (hybrid)", "SemiDGM")
+_RATIOS = (0.0, 0.01, 0.05, 0.1, 0.2)
+
+
+def _tabular(sad: SADConfig, seeds: int, epochs: int, datasets: tuple[str, ...] = ("sk-wdbc", "sk-wine")) -> Tabular:
+    return Tabular(datasets, _TAB, seeds, sad.replace(
+        n_train=None, n_test=None, batch_size=32, ae_lr=1e-3, lr=1e-3, ae_milestones=(), milestones=(),
+        ae_epochs=epochs, epochs=epochs, dgm_epochs=epochs, ratio_known_outlier=0.05, ratio_pollution=0.0))
+
+
+_SMOKE = SADConfig(dataset="fmnist", n_train=64, n_test=200, preprocess="minmax", ae_epochs=1, ae_lr=1e-3,
+                   ae_milestones=(), epochs=1, lr=1e-3, milestones=(), batch_size=32, dgm_epochs=1,
+                   gammas=(2 ** -5, 2 ** -1))
+# Fashion-MNIST, subsampled to fit 3 minutes on 2 quiet CPU cores (measured on a loaded machine: 3.4 CPU-minutes
+# before the last cut to 8 autoencoder epochs, 5 SemiDGM epochs and 2 pollution classes): 500 normal training
+# images per class, 1,000 test images, 8 autoencoder + 10 network epochs at lr 1e-3 in batches of 64, a 5-value
+# RBF grid; three normal classes in sections (a) and (b), two in (c), one seed; two seeds on the tabular sets.
+_LAPTOP = _SMOKE.replace(n_train=500, n_test=1000, ae_epochs=8, epochs=10, batch_size=64, dgm_epochs=5,
+                         gammas=(2 ** -7, 2 ** -5, 2 ** -3, 2 ** -1, 2 ** 1))
+_PAPER = _SMOKE.replace(n_train=None, n_test=None, ae_epochs=150, ae_lr=1e-4, ae_weight_decay=5e-4, epochs=150,
+                        lr=1e-4, milestones=(50,), weight_decay=5e-7, batch_size=128, dgm_epochs=150, gammas=None)
+PROFILES: dict[str, Settings] = {
+    "smoke": Settings(_SMOKE, (0,), 1, Section(_UNSUP, warm_up=0),
+                      Section(_ALL + _SEED_RAN, (0.0, 0.05), 0.0), Section(("Deep SAD", "Deep SVDD"), (0.0, 0.1), 0.05),
+                      _tabular(_SMOKE, 1, 2, ("sk-wine",)), profile="smoke"),
+    "laptop": Settings(_LAPTOP, tuple(range(10)), 1, Section(_UNSUP, max_classes=3, warm_up=2),
+                       Section(_ALL + _SEED_RAN, (0.0, 0.05, 0.2), 0.0, 3),
+                       Section(("Deep SAD", "Deep SVDD"), (0.0, 0.2), 0.05, 2), _tabular(_LAPTOP, 2, 30),
+                       profile="laptop"),
+    "paper": Settings(_PAPER, tuple(range(10)), 10, Section(_UNSUP + ("Deep SVDD (as the seed ran)",),
+                                                            preprocess="gcn"),  # Deep SVDD's paper
+                      Section(_ALL + _SEED_RAN, _RATIOS, 0.0), Section(_ALL + _SEED_RAN, _RATIOS, 0.05),
+                      _tabular(_PAPER, 10, 150), profile="paper"),
 }
 
 
-def settings(notebook: str = "deep_sad", profile: str = "laptop", **overrides: Any) -> dict[str, Any]:
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    return with_overrides(notebook, PROFILES[profile], overrides, _CFG_KEYS, profile)
+def profile(name: str, **where: Any) -> Settings:
+    """The profile's ready-made settings."""
+    return PROFILES[name]
 
 
-def _base(s: dict[str, Any]) -> SADConfig:
-    kw = {k: s[k] for k in _CFG_KEYS if k in s}
-    for k in ("ae_milestones", "milestones", "gammas"):
-        if kw.get(k) is not None:
-            kw[k] = tuple(kw[k])
-    return SADConfig(**kw)
-
-
-def _seeds(n: int | list[int]) -> list[int]:
+def _seeds(n: int | tuple[int, ...]) -> list[int]:
     return list(range(n)) if isinstance(n, int) else list(n)
 
 
-def runs(notebook: str, s: dict[str, Any]) -> list[tuple[dict[str, Any], SADConfig]]:
-    """(labels, canonical config) for every run of the chapter's settings ``s``.
-
-    Sections: ``unsupervised`` (gamma_l = gamma_p = 0), ``labelled`` (gamma_l sweep at fixed pollution),
-    ``pollution`` (gamma_p sweep at fixed gamma_l), ``tabular``. Image sections use the first ``max_classes`` of
-    ``classes``; a section's own keys override the chapter's (e.g. its ``preprocess``). SemiDGM needs labelled
-    anomalies and is left out where gamma_l = 0."""
+def runs(s: Settings) -> list[tuple[dict[str, Any], SADConfig]]:
+    """(labels, canonical config) for every run of the chapter's settings ``s``. SemiDGM needs labelled anomalies
+    and is left out where gamma_l = 0."""
     out: list[tuple[dict[str, Any], SADConfig]] = []
-    for name in SECTIONS:
-        sec = s.get(name)
+    for sec_name in SECTIONS:
+        sec = getattr(s, sec_name)
         if not sec:
             continue
-        base = _base({**s, **{k: v for k, v in sec.items() if k in _CFG_KEYS}})
-        if name == "tabular":
-            cells = [(ds, 0, seed) for ds in sec["datasets"] for seed in _seeds(sec.get("seeds", s["seeds"]))]
+        if sec_name == "tabular":
+            base = sec.sad
+            cells = [(ds, 0, seed) for ds in sec.datasets for seed in _seeds(sec.seeds)]
+            points = [(base.ratio_known_outlier, base.ratio_pollution)]
         else:
-            classes = list(s["classes"])[:sec.get("max_classes") or None]
-            cells = [(base.dataset, c, seed) for c in classes for seed in _seeds(s["seeds"])]
-        if name == "unsupervised":
-            points = [(0.0, 0.0)]
-        elif name == "labelled":
-            points = [(r, sec.get("pollution", 0.0)) for r in sec["ratios"]]
-        elif name == "pollution":
-            points = [(sec.get("labelled", 0.05), r) for r in sec["ratios"]]
-        else:
-            points = [(sec.get("labelled", 0.05), sec.get("pollution", 0.0))]
+            base = s.sad.replace(**{k: v for k in ("preprocess", "warm_up") if (v := getattr(sec, k)) is not None})
+            cells = [(base.dataset, c, seed) for c in s.classes[:sec.max_classes or None] for seed in _seeds(s.seeds)]
+            points = [(0.0, 0.0)] if sec_name == "unsupervised" else [(r, sec.fixed) for r in sec.ratios] \
+                if sec_name == "labelled" else [(sec.fixed, r) for r in sec.ratios]
         for ds, cls, seed in cells:
             for gl, gp in points:
-                for label in sec["methods"]:
+                for label in sec.methods:
                     spec = METHODS[label]
                     if spec["method"] == "semidgm" and gl == 0:
                         continue
                     cfg = base.replace(dataset=ds, normal_class=cls, seed=seed, ratio_known_outlier=gl,
-                                       ratio_pollution=gp, n_known_outlier_classes=sec.get("known_classes", 1),
-                                       **spec)
-                    ratio = gl if name == "labelled" else gp if name == "pollution" else 0.0
-                    out.append(({"section": name, "method": label, "ratio": ratio}, cfg.canonical()))
+                                       ratio_pollution=gp, n_known_outlier_classes=1, **spec)
+                    ratio = gl if sec_name == "labelled" else gp if sec_name == "pollution" else 0.0
+                    out.append(({"section": sec_name, "method": label, "ratio": ratio}, cfg.canonical()))
     return out
 
 
-def run_card(s: dict[str, Any], runs: list[tuple[dict[str, Any], SADConfig]], df: pd.DataFrame,
-             device: str | None = None, wall: str | None = None) -> pd.DataFrame:
+def card(settings: Settings, frame: pd.DataFrame, device: str | None = None, wall: str | None = None) -> pd.DataFrame:
     """Profile, then one row per dataset (its classes per section, training and test sizes, epochs, seeds), runs,
     device and wall time; from the configurations, so every count is an integer."""
+    s, df = settings, frame
     rows: dict[str, Any] = {}
-    for ds in dict.fromkeys(c.dataset for _, c in runs):
-        mine = [(lab, c) for lab, c in runs if c.dataset == ds]
+    all_runs = runs(s)
+    for ds in dict.fromkeys(c.dataset for _, c in all_runs):
+        mine = [(lab, c) for lab, c in all_runs if c.dataset == ds]
         cfgs = [c for _, c in mine]
         with_ae = [c for c in cfgs if c.method in DEEP + ("ae",) and c.pretrain or c.hybrid]
         deep = [c for c in cfgs if c.method in DEEP]
@@ -170,10 +196,10 @@ def run_card(s: dict[str, Any], runs: list[tuple[dict[str, Any], SADConfig]], df
             f"normal classes {' / '.join(classes)}; {report.values(c.n_train for c in cfgs)} normal training images "
             f"per class, {report.values(c.n_test for c in cfgs)} test images, {report.values(c.preprocess for c in cfgs)}"
             f" preprocessing; {budget}")
-    images = {c.seed for lab, c in runs if lab["section"] != "tabular"}
-    tab = {c.seed for lab, c in runs if lab["section"] == "tabular"}
+    images = {c.seed for lab, c in all_runs if lab["section"] != "tabular"}
+    tab = {c.seed for lab, c in all_runs if lab["section"] == "tabular"}
     rows["seeds (images / tabular)"] = f"{len(images)} / {len(tab)}"
-    return report.run_card(s["profile"], df, rows, device, wall)
+    return report.run_card(s.profile, df, rows, device, wall)
 
 
 def curves(df: pd.DataFrame, section: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -6,6 +6,7 @@ grids (``adcore.chapters.NOTEBOOKS``); ``python -m adcore book --only own_data``
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -13,25 +14,38 @@ import numpy as np
 import pandas as pd
 
 from .. import report
-from ..config import ConfigError, with_overrides
+from ..config import ConfigError
+from .interface import Settings as _Base
 from ..metrics import NAMES
 from ..stamp import stamp_lines
 
 NOTEBOOK = "own_data"
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": dict(normal_class=7, n_train=300, n_test=200, objective="hsc", epochs=1, oe_size=512),
+
+
+@dataclass(frozen=True)
+class Settings(_Base):
+    normal_class: int
+    n_train: int
+    n_test: int
+    epochs: int
+    oe_size: int
+    objective: str = "hsc"
+    profile: str = "custom"
+
+
+PROFILES: dict[str, Settings] = {
+    "smoke": Settings(7, 300, 200, epochs=1, oe_size=512, profile="smoke"),
     # Measured: 18 s for the whole notebook on 2 shared CPU cores (fit 2,000 images for 5 epochs, score 1,000).
-    "laptop": dict(normal_class=7, n_train=2000, n_test=1000, objective="hsc", epochs=5, oe_size=4096),
-    "paper": dict(normal_class=7, n_train=6000, n_test=2000, objective="hsc", epochs=30, oe_size=16384),
+    "laptop": Settings(7, 2000, 1000, epochs=5, oe_size=4096, profile="laptop"),
+    "paper": Settings(7, 6000, 2000, epochs=30, oe_size=16384, profile="paper"),
 }
 
 
-def settings(profile: str = "laptop", **overrides: Any) -> dict[str, Any]:
+def settings(profile: str = "laptop", **params: Any) -> Settings:
+    """The profile's settings with the notebook's parameters (None: the profile's value)."""
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    s = with_overrides(NOTEBOOK, PROFILES[profile], overrides, profile=profile)
-    s.pop("parts", None)
-    return s
+    return PROFILES[profile].replace(**{k: v for k, v in params.items() if v is not None})
 
 
 def metrics_table(m: dict[str, float]) -> pd.DataFrame:
@@ -43,11 +57,11 @@ def metrics_table(m: dict[str, float]) -> pd.DataFrame:
                          "convention": [sides[k] for k in m]}).set_index("metric")
 
 
-def card(profile: str, s: dict[str, Any], det: Any, wall: str) -> pd.DataFrame:
+def card(profile: str, s: Settings, det: Any, wall: str) -> pd.DataFrame:
     """The run card: the data, the budget, the fit's numbers and the reproducibility stamp of the model file."""
     f, t = det.fit_, det.transform_
-    rows = {"profile": profile, "data": f"Fashion-MNIST as PNG files, normal class {report.class_label('fmnist', s['normal_class'])}",
-            "images": f"{f['n_train']:,} train, {f['n_holdout']:,} held out for the threshold, {s['n_test']:,} test",
+    rows = {"profile": profile, "data": f"Fashion-MNIST as PNG files, normal class {report.class_label('fmnist', s.normal_class)}",
+            "images": f"{f['n_train']:,} train, {f['n_holdout']:,} held out for the threshold, {s.n_test:,} test",
             "network": f"{t['net']} on {t['channels']} x {t['size']} x {t['size']}",
             "objective": f"{det.objective}, {report.counted([det.epochs], 'epochs')}, {f['n_oe']:,} OE images",
             "fit time": f"{f['fit_time']:.1f} s", "device": f["device"], **stamp_lines(f),

@@ -1,0 +1,134 @@
+"""The results store's keys do not move: a fixed set of configurations hashes as it did before the chapter layer
+was rebuilt (issue 21), and every notebook and named grid asks, under each profile, for the very runs (labels and
+config hashes) it asked for then. A store filled before a change is read by the code after it, nothing retrained.
+
+The expected values were computed by the code at 8aded39, before any change; a change that moves them must bump
+the store's key version with a migration instead of editing these numbers."""
+import hashlib
+import json
+
+import pytest
+
+from adcore import chapters
+from adcore.clad import CLADConfig, OCSVMConfig
+from adcore.deepsad import SADConfig
+from adcore.experiment import RunConfig
+from adcore.runner import config_hash
+
+FIXED = {
+ "run_default": RunConfig(),
+ "run_cifar_hsc": RunConfig(dataset="cifar10", normal_class=3, objective="hsc", oe="natural", oe_size=4096, epochs=4,
+                            batch_size=32, n_train=256, n_test=1000, seed=2),
+ "run_blur": RunConfig(dataset="cifar10", objective="bce", oe_size=128, blur=8.0, seed=1, milestones=(100, 150)),
+ "run_noe": RunConfig(dataset="fmnist", objective="hsc", oe=None, normal_class=(1, 2)),
+ "sad_deepsad": SADConfig(dataset="fmnist", method="deepsad", ratio_known_outlier=0.05).canonical(),
+ "sad_svdd_icml": SADConfig(dataset="cifar10", method="deepsvdd", preprocess="gcn", pretrain=True, transfer="full",
+                            ae_epochs=10, epochs=20, lr=1e-4).canonical(),
+ "sad_ocsvm": SADConfig(dataset="fmnist", method="ocsvm", selection="test10").canonical(),
+ "sad_ssad_hybrid": SADConfig(dataset="fmnist", method="ssad", hybrid=True, ratio_known_outlier=0.05).canonical(),
+ "sad_tabular": SADConfig(dataset="sk-wine", method="semidgm", ratio_known_outlier=0.05).canonical(),
+ "clad": CLADConfig(dataset="fmnist", normal_class=(5, 7, 9), clf_width=8),
+ "ocsvm": OCSVMConfig(dataset="fmnist", normal_class=(5, 7, 9)),
+}
+
+FIXED_HASHES = {
+    'run_default': '6f90494cc79487bf',
+    'run_cifar_hsc': 'd528260ec476ff56',
+    'run_blur': 'd6fa56bd3ce8286d',
+    'run_noe': 'b0e58110a8b1d150',
+    'sad_deepsad': 'ad162b6178e01a1d',
+    'sad_svdd_icml': '2d67ba4ab661fe24',
+    'sad_ocsvm': '8e3bac3195c03bb5',
+    'sad_ssad_hybrid': '36891d22045dce56',
+    'sad_tabular': 'b89135e083c11fb3',
+    'clad': 'a32af2a3bb65cac8',
+    'ocsvm': '1d3584f0bffd576c'
+}
+
+NOTEBOOK_RUNS = {
+    'cifar10_table/smoke': ('1327c9914ed4beb3', 15),
+    'cifar10_table/laptop': ('7106df73f2f6c83d', 98),
+    'cifar10_table/paper': ('d7b3662ae172a200', 400),
+    'oe_size_curves/smoke': ('410d77869dd2afdf', 17),
+    'oe_size_curves/laptop': ('3a2f6dfe3d70ee2c', 57),
+    'oe_size_curves/paper': ('08f8acb82e93fcb4', 4400),
+    'imagenet_blurring/smoke': ('7d77577b655fd52b', 10),
+    'imagenet_blurring/laptop': ('ff094ea420b5eb51', 66),
+    'imagenet_blurring/paper': ('9d1911287b2d2849', 1400),
+    'deep_sad/smoke': ('3f053aae0c4f4ae5', 32),
+    'deep_sad/laptop': ('a43947564069fa7e', 121),
+    'deep_sad/paper': ('140e1d0f8f08a4ce', 7860),
+    'clad/smoke': ('4fdfa0540b973f9f', 8),
+    'clad/laptop': ('2d955717471ec88a', 12),
+    'clad/paper': ('59b058b27717e403', 160),
+}
+
+GRID_RUNS = {
+    'cifar10_table/smoke': ('e0cb31e63746c1b2', 15),
+    'cifar10_table/laptop': ('000e739becee3009', 98),
+    'cifar10_table/paper': ('ef146553a1c8988f', 400),
+    'cifar10_oe_sizes/smoke': ('a2d2fb16b4a2ab9b', 17),
+    'cifar10_oe_sizes/laptop': ('d28214868bb4139f', 57),
+    'cifar10_oe_sizes/paper': ('f4ae38fbe0f74c6b', 4400),
+    'cifar10_blur/smoke': ('b733ab308a2f8abc', 6),
+    'cifar10_blur/laptop': ('e565dc3c2c29e2c0', 60),
+    'cifar10_blur/paper': ('2eeb32012626b23e', 1200),
+    'cifar100_oe_classes/smoke': ('e838eff15ef0030c', 4),
+    'cifar100_oe_classes/laptop': ('7f63306bdadc5d31', 40),
+    'cifar100_oe_classes/paper': ('7348493397c23aa5', 1600),
+    'cifar10_hsc_sensitivity/smoke': ('efaad68d9a32069f', 4),
+    'cifar10_hsc_sensitivity/laptop': ('4de534f386457c7e', 40),
+    'cifar10_hsc_sensitivity/paper': ('f83916c4e994811b', 800),
+    'focal_sensitivity/smoke': ('fd710ecdc128f34f', 4),
+    'focal_sensitivity/laptop': ('f59ce81628409d72', 28),
+    'focal_sensitivity/paper': ('ea045d9b7e90ba32', 800),
+    'imagenet30_table/smoke': ('a55e17d857e7be0b', 4),
+    'imagenet30_table/laptop': ('4db620e567bf8870', 12),
+    'imagenet30_table/paper': ('6e98c117a2ca525d', 1200),
+    'imagenet30_oe_sizes/smoke': ('7fe9b83760983dcf', 4),
+    'imagenet30_oe_sizes/laptop': ('fc86214a1b20865b', 36),
+    'imagenet30_oe_sizes/paper': ('5d3b5840ccf9982e', 5700),
+    'imagenet30_blur/smoke': ('9e4de07e27de5653', 2),
+    'imagenet30_blur/laptop': ('9521ca62b4bc1322', 36),
+    'imagenet30_blur/paper': ('c2f2b16978178af5', 1800),
+    'mnist_emnist_classes/smoke': ('e12e9c4afcffe8c1', 4),
+    'mnist_emnist_classes/laptop': ('1f815df6362ef99d', 40),
+    'mnist_emnist_classes/paper': ('3f24edbf8cf8ae56', 1600),
+    'mnist_blur/smoke': ('a957e4f0d9e0219b', 2),
+    'mnist_blur/laptop': ('b468920703146ba3', 60),
+    'mnist_blur/paper': ('b0a24d77640536d8', 600),
+    'book/smoke': ('2fb87565f44a3b54', 66),
+    'book/laptop': ('56f5fc970c9911a9', 305),
+    'book/paper': ('a151370c52427101', 12320),
+    'all/smoke': ('a70d9fd3ad61fc2c', 60),
+    'all/laptop': ('7c660fbd3a27e9ad', 488),
+    'all/paper': ('3a17316f93458947', 19800),
+}
+
+
+LABELS_THEN = {"blur": "sigma"}  # the blur axis' label was "sigma" at 8aded39 (one name since: blur)
+
+
+def _digest(items: list[str]) -> tuple[str, int]:
+    items = sorted(items)
+    return hashlib.sha1("\n".join(items).encode()).hexdigest()[:16], len(items)
+
+
+@pytest.mark.parametrize("name", sorted(FIXED))
+def test_fixed_config_keeps_its_key(name):
+    assert config_hash(FIXED[name]) == FIXED_HASHES[name]
+
+
+@pytest.mark.parametrize("key", sorted(NOTEBOOK_RUNS))
+def test_notebook_asks_for_the_same_runs(key):
+    nb, profile = key.split("/")
+    runs = chapters.open(nb, profile).runs
+    got = _digest([json.dumps([sorted((LABELS_THEN.get(k, k), v) for k, v in lab.items()), config_hash(c)],
+                              default=str) for lab, c in runs])
+    assert got == NOTEBOOK_RUNS[key]
+
+
+@pytest.mark.parametrize("key", sorted(GRID_RUNS))
+def test_grid_has_the_same_runs(key):
+    name, profile = key.split("/")
+    assert _digest([config_hash(c) for c in chapters.grid(name, profile)]) == GRID_RUNS[key]
