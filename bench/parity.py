@@ -140,7 +140,8 @@ def table(out: Path) -> str:
         codes = sorted({k[0] for k in runs if k[1] == obj}, key=lambda v: (v != "seed", v))
         seeds = sorted({k[3] for k in runs if k[1] == obj})
         classes = sorted({k[2] for k in runs if k[1] == obj})
-        cols = [(code, s) for code in codes for s in seeds]
+        cols = [(code, s) for code in codes for s in seeds if any(k[0] == code and k[1] == obj and k[3] == s
+                                                                  for k in runs)]
         lines += [f"\n{obj.upper()} (AUC %, {runs[next(k for k in runs if k[1] == obj)]['epochs']} epochs)",
                   "| class | " + " | ".join(f"{code} s{s}" for code, s in cols) + " |",
                   "|---" * (len(cols) + 1) + "|"]
