@@ -62,7 +62,7 @@ from .train import make_generator, pick_device, score, seed_everything, train
 
 FORMAT, FORMAT_VERSION = "adcore-detector", 1
 SHALLOW = ("ocsvm", "kde", "isoforest", "ssad")
-METHODS = (*OBJECTIVES, *SHALLOW)
+METHODS = (*(o for o in OBJECTIVES if not o.startswith("geo")), *SHALLOW)  # GEO: runs only (RunConfig)
 OE_OBJECTIVES = ("hsc", "deepsad", "bce", "focal")  # trained against an OE pool
 CHUNK = 1024  # inputs decoded and scored per chunk (the progress bar's step)
 

@@ -18,15 +18,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .augment import RECIPES, default_recipe
+from . import geo
+from .augment import RECIPES, Augment, default_recipe, make_augment
 from .config import ConfigError, RunSpec, check_choice, check_common, check_range, record_tail
 from .data import N_CLASSES, DATASETS, cached_split, subsample
 from .metrics import detection_metrics
 from .nets import DEFAULT_REP_DIM, NETS, make_net, n_params, net_for_shape
-from .objectives import HSC_NORMS, OBJECTIVES, Objective, make_objective
+from .objectives import HSC_NORMS, OBJECTIVES, GEOLoss, Objective, make_objective
 from .oe import OE_SOURCES, LazyImages, NaturalCrops, make_oe
 from .train import TrainLog, make_generator, pick_device, score, score_many, seed_everything, train, train_many
 
+GEO_OBJECTIVES = ("geo", "geo8")  # GEO with the paper's 72 transformations, and with flip x rotation only
 STREAMED_OE = ("tinyimages", "imagenet22k")  # OE sources that return a Dataset: a run of the whole source trains alone
 
 
@@ -82,6 +84,12 @@ class RunConfig(RunSpec):
                 raise ConfigError(f"oe_classes={self.oe_classes} needs a labelled OE source (oe='cifar100' or "
                                   f"'emnist-letters'), not oe={self.oe!r}; leave oe_classes unset")
             check_range("oe_classes", self.oe_classes, 1, N_CLASSES[self.oe], integer=True)
+        if self.objective in GEO_OBJECTIVES:
+            bad = [f"{k}={v!r}" for k, v in (("oe", self.oe), ("rep_dim", self.rep_dim), ("blur", self.blur or None))
+                   if v is not None]
+            if bad:
+                raise ConfigError(f"objective={self.objective!r} learns from the normal images alone, one output per "
+                                  f"transformation: set oe=None and leave rep_dim and blur unset (got {', '.join(bad)})")
 
     def run(self, device: str | None = None, progress: bool = True, *, amp: bool = False,
             channels_last: bool | str | None = None, compile: bool = False, mode: str = "auto") -> dict[str, Any]:
@@ -91,7 +99,8 @@ class RunConfig(RunSpec):
         ``amp`` changes results slightly and is recorded."""
         p = prepare(self, device)
         try:
-            log = train(p.net, p.objective, p.train_x, p.oe, augment=p.augment, device=p.device, progress=progress,
+            log = train(p.net, p.objective, p.train_x, p.oe, targets=p.targets, augment=p.augment, device=p.device,
+                        progress=progress,
                         generator=make_generator(p.device, p.rng_seed), amp=amp, channels_last=channels_last,
                         compile=compile, **train_kwargs(self))
         except FloatingPointError as e:
@@ -104,8 +113,8 @@ class RunConfig(RunSpec):
         OE sources, sizes and blur may differ). None for data that do not load and for OE pools that are streamed
         (a streamed source's subset small enough to be read into memory, e.g. ImageNet-30's 64 ImageNet-22K images,
         groups like any in-memory pool)."""
-        if self.oe in STREAMED_OE and self.oe_size is None:
-            return None
+        if (self.oe in STREAMED_OE and self.oe_size is None) or self.objective in GEO_OBJECTIVES:
+            return None  # GEO: its own training set and scoring, one run at a time
         try:
             x = cached_split(self.dataset, self.normal_class, self.data_root).train_x
             objective = make_objective(self.objective, **objective_kwargs(self))
@@ -220,11 +229,13 @@ class Prepared:
     objective: Objective
     oe: torch.Tensor | Dataset | None
     net: torch.nn.Module
-    augment: str
+    augment: str | Augment
     rng_seed: int
     prep_time: float
     data_source: str = ""  # where the images came from (e.g. the CIFAR-10 JPEG tarball), for the run card
     oe_note: str = ""  # what the OE source says about itself (Tiny Images: the CIFAR exclusion list applied or not)
+    targets: torch.Tensor | None = None  # GEO: the transformation of each expanded training image
+    geo_fit: torch.Tensor | None = None  # GEO: the normal images its Dirichlet scores are fitted on
 
 
 def prepare(cfg: RunConfig, device: str | torch.device | None = None,
@@ -258,12 +269,19 @@ def prepare(cfg: RunConfig, device: str | torch.device | None = None,
     if cfg.oe:
         oe, oe_note = once(("oe", *oe_key), lambda: _oe_pool(cfg.oe, shape, cfg.oe_size, cfg.seed, cfg.oe_classes,
                                                                cfg.oe_root))
+    augment: str | Augment = cfg.augment or default_recipe(shape)
+    targets = geo_fit = None
+    rep_dim = cfg.rep_dim
+    if isinstance(objective, GEOLoss):  # the classifier of T transformations, on the T-fold expanded normal set
+        geo_fit, rep_dim = train_x, objective.n_transforms
+        train_x, targets = geo.expand(train_x, geo.transforms(objective.n_transforms, shape[-1]))
+        augment = cfg.augment or Augment(mean=(0.5,) * shape[0], std=(0.5,) * shape[0])  # [-1, 1], as GEO's code
     seed_everything(cfg.seed)
     bias = objective.bias_allowed if cfg.bias is None else cfg.bias
-    net = make_net(cfg.net or net_for_shape(shape), cfg.rep_dim, bias=bias, head=objective.head)
+    net = make_net(cfg.net or net_for_shape(shape), rep_dim, bias=bias, head=objective.head)
     rng_seed = int(torch.randint(0, 2**62, (1,)))
-    return Prepared(cfg, dev, train_x, test_x, test_y, objective, oe, net, cfg.augment or default_recipe(shape),
-                    rng_seed, time.perf_counter() - t_start, split.source, oe_note)
+    return Prepared(cfg, dev, train_x, test_x, test_y, objective, oe, net, augment, rng_seed,
+                    time.perf_counter() - t_start, split.source, oe_note, targets, geo_fit)
 
 
 def finish(p: Prepared, log: TrainLog, amp: bool = False, scores: np.ndarray | None = None,
@@ -271,7 +289,12 @@ def finish(p: Prepared, log: TrainLog, amp: bool = False, scores: np.ndarray | N
     """Score the test set with the trained network of ``p`` (unless ``scores`` are given: a K-model job scores
     all its models in one pass, ``test_time`` being this run's share); the run's flat record. Times are this
     run's own: in a K-model job, its share of the training (job time / K)."""
-    if scores is None:
+    if scores is None and p.geo_fit is not None:
+        t0 = time.perf_counter()
+        scores = geo.scores(p.net, p.geo_fit, p.test_x, geo.transforms(p.objective.n_transforms, p.test_x.shape[-1]),
+                            make_augment(p.augment), p.device)
+        test_time = time.perf_counter() - t0
+    elif scores is None:
         t0 = time.perf_counter()
         scores = score(p.net, p.objective, p.test_x, p.augment, p.device, channels_last=channels_last)
         test_time = time.perf_counter() - t0
@@ -287,7 +310,7 @@ def finish(p: Prepared, log: TrainLog, amp: bool = False, scores: np.ndarray | N
         "final_loss": log.losses[-1] if log.losses else None,
         "losses": log.losses,
         "n_params": n_params(p.net),
-        "n_train": len(p.train_x),
+        "n_train": len(p.train_x if p.geo_fit is None else p.geo_fit),  # normal images (GEO trains on T copies)
         "n_test": len(p.test_x),
         "n_oe": 0 if p.oe is None else len(p.oe),
         "data_source": p.data_source,

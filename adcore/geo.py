@@ -21,11 +21,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.special import polygamma, psi
 
 from .augment import Augment
-from .objectives import Objective
+from .objectives import GEOLoss  # noqa: F401 - the objective lives with the others
 from .train import forward_all
 
 Transform = tuple[bool, int, int, int]  # flip, shift along x (columns), shift along y (rows), quarter turns
@@ -71,24 +70,6 @@ def expand(x: torch.Tensor, ts: Sequence[Transform]) -> tuple[torch.Tensor, torc
     out = torch.stack([apply(x, t) for t in ts], 1)  # N x T x C x H x W
     labels = torch.arange(len(ts)).repeat(len(x))
     return out.flatten(0, 1), labels
-
-
-class GEOLoss(Objective):
-    """Cross-entropy over the T transformation classes (a network with T outputs, e.g. ``make_net(name, T)``).
-    Its ``score`` looks at the untransformed image only (minus the probability it gets for the identity, the
-    authors' simplified score restricted to one copy); :func:`scores` is the paper's score over all copies."""
-
-    name = "geo"
-    stateless = True
-
-    def __init__(self, n_transforms: int = 72):
-        self.n_transforms = n_transforms
-
-    def loss(self, outputs, targets):
-        return F.cross_entropy(outputs, targets)
-
-    def score(self, outputs):
-        return -outputs.softmax(1)[:, 0]
 
 
 def _inv_psi(y: np.ndarray, iters: int = 5) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-OBJECTIVES = ("hsc", "deepsad", "deepsad_semi", "deepsvdd", "deepsvdd_soft", "bce", "focal")
+OBJECTIVES = ("hsc", "deepsad", "deepsad_semi", "deepsvdd", "deepsvdd_soft", "bce", "focal", "geo", "geo8")
 HSC_NORMS = ("l2_squared_linear", "l1", "l2", "l2_squared")
 EPS = 1e-9
 
@@ -199,10 +199,30 @@ class Focal(BCE):
         return ((1 - p_t) ** self.gamma * bce).mean()
 
 
+class GEOLoss(Objective):
+    """GEO's transformation classifier (``adcore.geo``): cross-entropy over its T transformations, on a network
+    with T outputs; trained on the T-fold expanded normal set, without OE. Its ``score`` looks at the
+    untransformed image only (minus the probability of the identity); ``adcore.geo.scores`` is the paper's
+    Dirichlet score over all transformed copies, which runs use."""
+
+    name = "geo"
+    stateless = True
+
+    def __init__(self, n_transforms: int = 72):
+        self.n_transforms = n_transforms
+
+    def loss(self, outputs, targets):
+        return F.cross_entropy(outputs, targets)
+
+    def score(self, outputs):
+        return -outputs.softmax(1)[:, 0]
+
+
 def make_objective(name: str, **kwargs) -> Objective:
     """Build an objective by name; keyword arguments go to its constructor (norm, eta, nu, gamma, ...)."""
     table = {"hsc": HSC, "deepsad": DeepSADOE, "deepsad_semi": DeepSADSemi, "deepsvdd": DeepSVDD,
-             "deepsvdd_soft": DeepSVDDSoft, "bce": BCE, "focal": Focal}
+             "deepsvdd_soft": DeepSVDDSoft, "bce": BCE, "focal": Focal,
+             "geo": lambda: GEOLoss(72), "geo8": lambda: GEOLoss(8)}
     if name not in table:
         raise ValueError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}")
     return table[name](**kwargs)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from adcore import __main__ as cli
-from adcore.config import RunSpec, grid
+from adcore.config import ConfigError, RunSpec, grid
 from adcore.experiment import RunConfig
 from adcore.runner import CorruptRecordError, ResultStore, config_hash, execute
 from conftest import bars
@@ -143,3 +143,20 @@ def test_cli_prints_auc_and_timings(bars_mnist, capsys):
                      "--epochs", "1", "--quiet", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
     assert rec["oe"] is None and rec["objective"] == "deepsvdd"
+
+
+def test_geo_run_trains_on_transformed_copies_and_finds_the_turned_bars(bars_mnist):
+    """GEO as a run: normal = horizontal bars; a vertical bar is a normal one turned by 90 degrees, so the
+    transformation classifier calls its identity copy 'turned' and the Dirichlet score flags it."""
+    cfg = _cfg(bars_mnist, objective="geo8", oe=None, oe_size=None, epochs=2)
+    assert cfg.group_key() is None  # its own training set and scoring: never grouped with other runs
+    rec = run(cfg, progress=False)
+    assert rec["n_train"] == 120 and rec["n_oe"] == 0 and rec["n_params"] == 115968 - (64 * 32 + 32) + (64 * 8 + 8)  # 8 logits, not 32 features
+    assert rec["auc"] > 0.9
+
+
+@pytest.mark.parametrize("fields, bad", [({"oe": "noise"}, "oe='noise'"), ({"oe": None, "rep_dim": 8}, "rep_dim=8"),
+                                          ({"oe": None, "blur": 2.0}, "blur=2.0")])
+def test_geo_config_refuses_what_it_cannot_use(fields, bad):
+    with pytest.raises(ConfigError, match=f"objective='geo' learns from the normal images alone.*got {bad}"):
+        RunConfig(objective="geo", **fields)

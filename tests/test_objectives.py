@@ -97,4 +97,4 @@ def test_unknown_objective_and_norm():
         make_objective("svm")
     with pytest.raises(ValueError, match="unknown HSC norm"):
         make_objective("hsc", norm="l3")
-    assert len(OBJECTIVES) == 7
+    assert len(OBJECTIVES) == 9 and make_objective("geo").n_transforms == 72 and make_objective("geo8").n_transforms == 8
