@@ -53,7 +53,7 @@ from .augment import Augment
 from .config import ConfigError, check_choice, check_device, check_range, device_name
 from .metrics import detection_metrics
 from .nets import INPUT_SHAPE, NETS, WithHead, make_net, make_sad_net, mlp_for, n_params
-from .objectives import OBJECTIVES, make_objective
+from .objectives import GEO_OBJECTIVES, OBJECTIVES, make_objective
 from .oe import OE_SOURCES, make_oe
 from .owndata import (check_sizes, decode_all, image_array, image_stats, input_files, is_table, labelled_files,
                       net_for_images, probe, read_table, table_array, training_files)
@@ -62,7 +62,7 @@ from .train import make_generator, pick_device, score, seed_everything, train
 
 FORMAT, FORMAT_VERSION = "adcore-detector", 1
 SHALLOW = ("ocsvm", "kde", "isoforest", "ssad")
-METHODS = (*(o for o in OBJECTIVES if not o.startswith("geo")), *SHALLOW)  # GEO: runs only (RunConfig)
+METHODS = (*(o for o in OBJECTIVES if o not in GEO_OBJECTIVES), *SHALLOW)  # GEO: runs only (RunConfig)
 OE_OBJECTIVES = ("hsc", "deepsad", "bce", "focal")  # trained against an OE pool
 CHUNK = 1024  # inputs decoded and scored per chunk (the progress bar's step)
 

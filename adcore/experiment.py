@@ -24,11 +24,10 @@ from .config import ConfigError, RunSpec, check_choice, check_common, check_rang
 from .data import N_CLASSES, DATASETS, cached_split, subsample
 from .metrics import detection_metrics
 from .nets import DEFAULT_REP_DIM, NETS, make_net, n_params, net_for_shape
-from .objectives import HSC_NORMS, OBJECTIVES, GEOLoss, Objective, make_objective
+from .objectives import GEO_OBJECTIVES, HSC_NORMS, OBJECTIVES, GEOLoss, Objective, make_objective
 from .oe import OE_SOURCES, LazyImages, NaturalCrops, make_oe
 from .train import TrainLog, make_generator, pick_device, score, score_many, seed_everything, train, train_many
 
-GEO_OBJECTIVES = ("geo", "geo8")  # GEO with the paper's 72 transformations, and with flip x rotation only
 STREAMED_OE = ("tinyimages", "imagenet22k")  # OE sources that return a Dataset: a run of the whole source trains alone
 
 
@@ -100,9 +99,8 @@ class RunConfig(RunSpec):
         p = prepare(self, device)
         try:
             log = train(p.net, p.objective, p.train_x, p.oe, targets=p.targets, augment=p.augment, device=p.device,
-                        progress=progress,
-                        generator=make_generator(p.device, p.rng_seed), amp=amp, channels_last=channels_last,
-                        compile=compile, **train_kwargs(self))
+                        progress=progress, generator=make_generator(p.device, p.rng_seed), amp=amp,
+                        channels_last=channels_last, compile=compile, **train_kwargs(self))
         except FloatingPointError as e:
             raise FloatingPointError(f"run {self.describe()}: {e}") from e
         return finish(p, log, amp, channels_last=channels_last)
@@ -275,7 +273,7 @@ def prepare(cfg: RunConfig, device: str | torch.device | None = None,
     if isinstance(objective, GEOLoss):  # the classifier of T transformations, on the T-fold expanded normal set
         geo_fit, rep_dim = train_x, objective.n_transforms
         train_x, targets = geo.expand(train_x, geo.transforms(objective.n_transforms, shape[-1]))
-        augment = cfg.augment or Augment(mean=(0.5,) * shape[0], std=(0.5,) * shape[0])  # [-1, 1], as GEO's code
+        augment = cfg.augment or geo.scaling(shape[0])
     seed_everything(cfg.seed)
     bias = objective.bias_allowed if cfg.bias is None else cfg.bias
     net = make_net(cfg.net or net_for_shape(shape), rep_dim, bias=bias, head=objective.head)

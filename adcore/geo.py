@@ -12,7 +12,7 @@ The normality score is the authors' Dirichlet score: for each transformation t, 
 (maximum likelihood, Minka's fixed point) to the softmax outputs on the t-transformed *training* images, and a test
 image scores sum_t (alpha_t - 1) . log softmax(net(t(x))), averaged over t. The anomaly score is its negative.
 Training is plain cross-entropy over the T-fold expanded normal set (:class:`GEOLoss`, the trainer's usual loop).
-Inputs are scaled to [-1, 1] as the authors' ``normalize_minus1_1`` (:data:`GEO_AUGMENT`), without augmentation.
+Inputs are scaled to [-1, 1] as the authors' ``normalize_minus1_1`` (:func:`scaling`), without augmentation.
 """
 from __future__ import annotations
 
@@ -29,8 +29,11 @@ from .train import forward_all
 
 Transform = tuple[bool, int, int, int]  # flip, shift along x (columns), shift along y (rows), quarter turns
 TRANSFORM_SETS = (72, 8)
-GEO_AUGMENT = Augment(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
-GEO_AUGMENT_GREY = Augment(mean=(0.5,), std=(0.5,))
+
+
+def scaling(channels: int) -> Augment:
+    """GEO's input transform: [0, 1] images to [-1, 1], no augmentation."""
+    return Augment(mean=(0.5,) * channels, std=(0.5,) * channels)
 
 
 def transforms(n: int = 72, side: int = 32) -> list[Transform]:
@@ -98,14 +101,12 @@ def fit_dirichlet(p: np.ndarray, max_iter: int = 1000, tol: float = 1e-9) -> np.
 
 @torch.no_grad()
 def scores(net: torch.nn.Module, train_x: torch.Tensor, test_x: torch.Tensor, ts: Sequence[Transform],
-           augment: Augment, device: torch.device, fit_n: int | None = None) -> np.ndarray:
+           augment: Augment, device: torch.device) -> np.ndarray:
     """Anomaly scores (higher = more anomalous) of ``test_x``: minus the Dirichlet normality score averaged over
-    the transformations, each Dirichlet fitted on the softmax outputs of (the first ``fit_n`` of) the
-    transformed training images."""
-    fit = train_x if fit_n is None else train_x[:fit_n]
+    the transformations, each Dirichlet fitted on the softmax outputs of the transformed training images."""
     total = np.zeros(len(test_x))
     for t in ts:
-        p_fit = forward_all(net, apply(fit, t), augment, device).softmax(1).double().cpu().numpy()
+        p_fit = forward_all(net, apply(train_x, t), augment, device).softmax(1).double().cpu().numpy()
         alpha = fit_dirichlet(p_fit)
         p = forward_all(net, apply(test_x, t), augment, device).softmax(1).double().cpu().numpy()
         total += np.log(np.clip(p, 1e-12, None)) @ (alpha - 1)

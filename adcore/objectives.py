@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 OBJECTIVES = ("hsc", "deepsad", "deepsad_semi", "deepsvdd", "deepsvdd_soft", "bce", "focal", "geo", "geo8")
+GEO_OBJECTIVES = ("geo", "geo8")  # GEO with the paper's 72 transformations, and with flip x rotation only
 HSC_NORMS = ("l2_squared_linear", "l1", "l2", "l2_squared")
 EPS = 1e-9
 

@@ -80,15 +80,15 @@ def test_geo_detects_images_whose_transformations_cannot_be_told_apart():
     held_out, held_labels = geo.expand(test_normal, ts)
 
     def accuracy():
-        out = forward_all(net, held_out, geo.GEO_AUGMENT_GREY, torch.device("cpu"))
+        out = forward_all(net, held_out, geo.scaling(1), torch.device("cpu"))
         return (out.argmax(1) == held_labels).float().mean().item()
 
     before = accuracy()
-    log = train(net, geo.GEOLoss(len(ts)), x, targets=labels, augment=geo.GEO_AUGMENT_GREY, epochs=3,
+    log = train(net, geo.GEOLoss(len(ts)), x, targets=labels, augment=geo.scaling(1), epochs=3,
                 batch_size=64, seed=0, device="cpu", progress=False)
     assert log.losses[-1] < log.losses[0]
     assert before < 0.5 < 0.9 < accuracy()  # it learnt to tell the 8 transformations apart (chance: 1/8)
-    s = geo.scores(net, normal, torch.cat([test_normal, test_anom]), ts, geo.GEO_AUGMENT_GREY, torch.device("cpu"))
+    s = geo.scores(net, normal, torch.cat([test_normal, test_anom]), ts, geo.scaling(1), torch.device("cpu"))
     y = np.r_[np.zeros(50), np.ones(50)]
     assert s.shape == (100,) and np.isfinite(s).all()
     assert auc(y, s) > 0.95
