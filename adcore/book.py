@@ -16,6 +16,7 @@ the CDN.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import shutil
@@ -174,11 +175,25 @@ def stage(executed: list[Path], stage_dir: Path | None = None) -> Path:
     return stage_dir
 
 
+def _glued_text(cells: list[dict], name: str) -> str | None:
+    for c in cells:
+        for o in c.get("outputs", []):
+            if o.get("metadata", {}).get("scrapbook", {}).get("name") == name:
+                data = o.get("data", {})  # glue's mime type carries scrapbook's prefix
+                text = "".join(next((v for k, v in data.items() if k.endswith("text/plain")), ""))
+                try:
+                    return str(ast.literal_eval(text))
+                except (ValueError, SyntaxError):
+                    return text
+    return None
+
+
 def claims_page(executed: list[Path]) -> str:
-    """The intro page's verdicts: every executed chapter's claims table (glued as "claims"), in book order."""
+    """The intro page's verdicts: every executed chapter's claims table (glued as "claims"), in book order, each
+    with the build that decided it; a note when the chapters come from different builds (``--only``)."""
     order = [c["file"].split("/", 1)[1] for part in yaml.safe_load((ROOT / "_toc.yml").read_text())["parts"]
              for c in part["chapters"] if c["file"].startswith("notebooks/")]
-    out = []
+    out, builds = [], {}
     for nb in sorted(executed, key=lambda p: order.index(p.stem) if p.stem in order else len(order)):
         cells = json.loads(nb.read_text())["cells"]
         glued = {o["metadata"]["scrapbook"]["name"] for c in cells for o in c.get("outputs", [])
@@ -187,9 +202,18 @@ def claims_page(executed: list[Path]) -> str:
             continue
         title = next(("".join(c["source"]).split("\n", 1)[0].lstrip("# ") for c in cells
                       if c["cell_type"] == "markdown"), nb.stem)
-        out += [f"**[{title}](../notebooks/{nb.stem}.ipynb)**", "", "```{glue} claims", f":doc: ../notebooks/{nb.name}",
-                "```", ""]
-    return "\n".join(out) if out else "*No chapter of this build has checked its claims yet.*\n"
+        build = _glued_text(cells, "claims_build") or "build not recorded"
+        builds[nb.stem] = build
+        out += [f"**[{title}](../notebooks/{nb.stem}.ipynb)** ({build})", "", "```{glue} claims",
+                f":doc: ../notebooks/{nb.name}", "```", ""]
+    if not out:
+        return "*No chapter of this build has checked its claims yet.*\n"
+    runs = {b.split(", executed")[0] + " @ " + b.rsplit("adcore ", 1)[-1] for b in builds.values()}
+    dates = {b.split("executed ", 1)[-1].split(",")[0][:10] for b in builds.values()}
+    if len(runs) > 1 or len(dates) > 1:
+        out = ["```{note}", "These verdicts come from different builds (chapters executed separately, e.g. with "
+               "`--only`): each chapter's line says its profile, time and commit.", "```", ""] + out
+    return "\n".join(out)
 
 
 def build_times(timings: dict) -> str:

@@ -241,23 +241,6 @@ class Stopwatch:
 
 # ------------------------------------------------------------------------------------------ claims checked by code
 
-VERDICTS = ("reproduced", "partly", "not reproduced", "not testable at this budget")
-
-
-def claim(paper: str, measured: str, criterion: str, verdict: str) -> dict[str, str]:
-    """One row of a chapter's claims table: the paper's claim (with its number), what this build measured, the
-    rule that decides, and the verdict it gives (one of :data:`VERDICTS`)."""
-    if verdict not in VERDICTS:
-        raise ValueError(f"unknown verdict {verdict!r}; choose one of {', '.join(VERDICTS)}")
-    return {"the paper": paper, "this build": measured, "criterion": criterion, "verdict": verdict}
-
-
-def claims_table(rows: list[dict[str, str]]) -> pd.DataFrame:
-    out = pd.DataFrame(rows, columns=["the paper", "this build", "criterion", "verdict"])
-    out.index = range(1, len(out) + 1)
-    return out
-
-
 def seed_spread(df: pd.DataFrame, by: list[str]) -> float:
     """The seed-to-seed spread of AUC (points): the mean over the ``by`` groups run with two or more seeds of the
     standard deviation (ddof 1) over their seeds; NaN when no group has two seeds."""

@@ -3,8 +3,9 @@ per class x epochs x batch), the effects the chapters' claims test against the s
 
 Runs HSC without OE, HSC + OE and BCE + OE at the largest and a small OE size, on three CIFAR-10 (JPEG copy)
 classes with three seeds each, natural-image OE, through the results store (so a second call reads its runs
-back). Prints per budget: each method's mean AUC, the spread s (standard deviation over seeds, mean over points),
-u = s * sqrt(2 / n_classes), and each effect in units of u; the chapter's rule counts an effect at >= 2 u.
+back). Prints per budget: each method's mean AUC, the seed-to-seed spread s (standard deviation over seeds, mean
+over points), and each effect as the chapters' claims test it: the paired difference over (class, seed), its
+standard error and the smallest effect a one-sided test at 5 % detects with power 0.8 (adcore.claims).
 
 Usage: python bench/budget.py [--budgets 256x4x32,512x4x64] [--classes 1,3,8] [--seeds 3] [--store bench_budget]
 Measured figures: bench/RESULTS.md.
@@ -14,8 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from adcore import report
-from adcore.chapters.rethinking import spread, unit
+from adcore import claims, report
+from adcore.chapters.rethinking import spread
 from adcore.experiment import RunConfig
 
 METHODS = {"HSC (no OE)": dict(objective="hsc", oe=None), "HSC + OE": dict(objective="hsc"),
@@ -51,17 +52,16 @@ def main() -> None:
         df = report.run_missing(runs(n_train, epochs, batch, classes, a.seeds, sizes, a.n_test), a.store,
                             progress=False)
         s = spread(df)
-        u = unit(s, len(classes))
         m = df.groupby(["method", "oe_size", "normal_class"])["auc"].mean().groupby(level=[0, 1]).mean()
         print(f"\nbudget {n_train} images x {epochs} epochs, batch {batch}: {len(df)} runs in "
-              f"{time.perf_counter() - t0:.0f} s ({df.attrs['ran']} trained now); s = {s:.1f}, u = {u:.1f}")
+              f"{time.perf_counter() - t0:.0f} s ({df.attrs['ran']} trained now); s = {s:.1f}")
         for (method, size), auc in m.items():
             print(f"  {method:12s} OE {size:>5d}: {auc:5.1f}")
-        base = m[("HSC (no OE)", 0)]
+        at = lambda method, size: {"method": method, "oe_size": size}  # noqa: E731
         for size in sizes:
-            lift, gap = m[("HSC + OE", size)] - base, m[("HSC + OE", size)] - m[("BCE + OE", size)]
-            print(f"  OE {size:>5d}: HSC lift over no OE {lift:+5.1f} ({lift / u:+.1f} u); "
-                  f"HSC - BCE {gap:+5.1f} ({gap / u:+.1f} u)")
+            for p in (claims.diff(df, at("HSC + OE", size), at("HSC (no OE)", 0), "HSC lift over no OE"),
+                      claims.diff(df, at("HSC + OE", size), at("BCE + OE", size), "HSC - BCE")):
+                print(f"  OE {size:>5d}: {p.text()}, detects >= {p.detectable():.1f}")
 
 
 if __name__ == "__main__":

@@ -69,3 +69,21 @@ def test_budget_bench_grid():
     assert len(no_oe) == 6 and all(c.oe is None and c.objective == "hsc" for c in no_oe)
     assert {(lab["method"], c.oe_size) for lab, c in runs if c.oe} == \
         {(m, n) for m in ("HSC + OE", "BCE + OE") for n in (4, 4096)}
+
+
+def test_geo_bench_runs_the_tables_geo_configurations():
+    """bench/geo.py: GEO-8 exactly as the laptop table runs it (so a laptop store is read back), and the full 72
+    transformations with every other setting the same."""
+    import importlib.util
+
+    from adcore import chapters
+
+    spec = importlib.util.spec_from_file_location("geo_bench", Path(__file__).resolve().parents[1] / "bench" / "geo.py")
+    geo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(geo)
+    got = geo.runs([1, 3], 1)
+    table = {c for lab, c in chapters.open("cifar10_table", "laptop").runs if lab["method"] == "GEO-8 (no OE)"}
+    assert [lab["method"] for lab, _ in got] == ["GEO-8 (no OE)", "GEO (no OE)"] * 2
+    eight, full = [c for _, c in got[::2]], [c for _, c in got[1::2]]
+    assert set(eight) <= table and [c.normal_class for c in eight] == [1, 3]
+    assert [c.replace(objective="geo8", epochs=1) for c in full] == eight and {c.epochs for c in full} == {1}

@@ -102,3 +102,30 @@ def test_the_book_builds_from_any_folder_of_a_checkout_and_says_so_elsewhere(tmp
     monkeypatch.chdir(tmp_path)
     assert book.main(["--only", "cifar10_table", "--no-render"]) == 2
     assert capsys.readouterr().err.startswith(f"adcore: error: {tmp_path} is not in a checkout of adcore")
+
+
+def _executed(path, build):
+    """A stand-in executed notebook: a title and the two glued outputs the claims page reads."""
+    glued = lambda name, text: {"output_type": "display_data",  # noqa: E731 - as myst_nb.glue writes it
+                                "data": {"application/papermill.record/text/plain": repr(text)},
+                                "metadata": {"scrapbook": {"name": name,
+                                                           "mime_prefix": "application/papermill.record/"}}}
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# A chapter\n"]},
+                    {"cell_type": "code", "metadata": {}, "source": [], "outputs": [glued("claims", "table"),
+                                                                                  glued("claims_build", build)]}]}
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_claims_page_names_each_chapters_build_and_says_when_builds_differ(tmp_path):
+    one = "profile laptop, executed 2026-12-07 16:00 UTC, adcore abc"
+    a, b = _executed(tmp_path / "cifar10_table.ipynb", one), _executed(tmp_path / "clad.ipynb", one)
+    page = book.claims_page([b, a])
+    assert page.index("cifar10_table") < page.index("clad.ipynb")  # book order
+    assert f"({one})" in page and "different builds" not in page
+    later = _executed(tmp_path / "clad.ipynb", "profile smoke, executed 2026-12-08 09:00 UTC, adcore def")
+    page = book.claims_page([a, later])
+    assert "These verdicts come from different builds" in page and "profile smoke" in page
+    bare = tmp_path / "deep_sad.ipynb"
+    bare.write_text(json.dumps({"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# x"]}]}))
+    assert book.claims_page([bare]).startswith("*No chapter")

@@ -55,7 +55,14 @@ def test_epochs_follows_from_the_notebook_parameter_to_every_column(name):
     assert ch.chapter is chapters.chapter(name)
     columns = {lab.get("method", lab.get("objective")) for lab, _ in ch.runs}
     trained = [c for _, c in ch.runs if isinstance(c, (RunConfig, SADConfig))]
-    assert trained and {c.epochs for c in trained if getattr(c, "method", "deep").startswith("deep")} == {5}
+    geo = [c for c in trained if getattr(c, "objective", "").startswith("geo")]
+    assert trained and {c.epochs for c in trained if getattr(c, "method", "deep").startswith("deep")
+                        and c not in geo} == {5}
+    # GEO counts its budget as its authors do: ceil(epochs / T) epochs over the T-fold expanded set
+    assert {(c.objective, c.epochs) for c in geo} <= {("geo8", 1), ("geo", 1)}
+    if geo:  # 17 epochs of the design: ceil(17 / 8) = 3 over the 8-fold set
+        more = _parameters_and_open(name, profile="smoke", epochs=17).runs
+        assert {(c.epochs, c.milestones) for _, c in more if getattr(c, "objective", "") == "geo8"} == {(3, ())}
     if name == "cifar10_table":  # the Deep SVDD column (a SADConfig with its own schedule) included
         assert {c.epochs for c in trained if isinstance(c, SADConfig)} == {5} and "Deep SVDD (no OE)" in columns
     if name == "clad":  # CLAD's networks name their own epochs (ae_epochs, clf_epochs); the OC-SVM has none
@@ -67,8 +74,11 @@ def test_epochs_follows_from_the_notebook_parameter_to_every_column(name):
 
 def test_blur_follows_from_the_notebook_parameter_to_every_run():
     ch = _parameters_and_open("imagenet_blurring", profile="smoke", blur=[0, 3])
-    assert {c.blur for _, c in ch.runs} == {0.0, 3.0} and {lab["blur"] for lab, _ in ch.runs} == {0.0, 3.0}
-    assert {(c.objective, c.blur) for _, c in ch.runs if c.seed == 1} == {(o, b) for o in ("hsc", "bce")
+    assert {c.blur for _, c in ch.runs} == {0.0, 3.0}
+    assert {lab["blur"] for lab, _ in ch.runs if "blur" in lab} == {0.0, 3.0}
+    # HSC without OE: 2 classes and a spread seed
+    assert [lab for lab, c in ch.runs if "blur" not in lab] == [{"objective": "hsc", "oe_size": 0}] * 3
+    assert {(c.objective, c.blur) for _, c in ch.runs if c.seed == 1 and c.oe} == {(o, b) for o in ("hsc", "bce")
                                                                          for b in (0.0, 3.0)}  # the spread points
     assert ch.settings.blur == (0, 3) and ch.settings.spread.blur == (0, 3)
 

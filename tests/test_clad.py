@@ -506,10 +506,11 @@ def test_claims_on_hand_made_frames():
     u = 100 * math.hypot(chapter.auc_se(0.90, 600, 400), chapter.auc_se(0.75, 600, 400))
     assert mg["u"].iloc[0] == pytest.approx(u)
     t = chapter.claims(big)
-    assert list(t.columns) == ["the paper", "this build", "criterion", "verdict"]
+    assert list(t.columns) == ["claim", "where", "paper", "this build", "rule", "verdict"]
     # HSC + OE (95) is ahead of CLAD (90) on both groups
     assert list(t["verdict"]) == ["reproduced", "reproduced", "not reproduced", "reproduced"]
-    assert "2 u" in t["criterion"].iloc[0] and "paper: by 9.9–22.9 points over Deep SVDD" in t["the paper"].iloc[0]
+    assert "2 u" in t["rule"].iloc[0] and "by 9.9–22.9 points over Deep SVDD" in t["paper"].iloc[0]
+    assert t["claim"].iloc[2].startswith("ours") and t["claim"].iloc[3].startswith("ours")
     # a margin within the noise on one group: partly; behind everywhere: not reproduced
     mixed = _frame([("TOP", "CLAD", 90.0, 0), ("TOP", "OC-SVM", 75.0, 0), ("TOP", "Deep SVDD", 70.0, 0),
                     ("SHOE", "CLAD", 80.5, 0), ("SHOE", "OC-SVM", 80.0, 0), ("SHOE", "Deep SVDD", 60.0, 0)])
@@ -522,7 +523,7 @@ def test_claims_on_hand_made_frames():
     assert chapter.margins(noisy, "CLAD", ["OC-SVM"])["u"].iloc[0] > 10
     assert chapter.claims(noisy)["verdict"].iloc[0] == "not reproduced"
     none = _frame([("TOP", "HSC + OE", 90.0, 0)])
-    assert chapter.claims(none)["verdict"].iloc[0] == "not testable at this budget"
+    assert chapter.claims(none)["verdict"].iloc[0] == "not testable (CLAD or its rivals not run in this build)"
     weak = big.assign(nmi=[0.05] * 4 + [0.5] * 4)
     assert chapter.claims(weak)["verdict"].iloc[3] == "partly"
 

@@ -73,62 +73,82 @@ def test_curves_head_to_head_and_tables():
     assert sad_report.tabular_table(df).loc["Wine (scikit-learn, ODDS-style)", "KDE"] == "70.0"  # one seed: no ±
 
 
-def _claims_frame(sad=(90.0, 92.0, 88.0), svdd=(85.0, 86.0, 84.0), hybrid=(89.0, 91.0, 87.5),
-                  pol_sad=(80.0, 82.0, 79.0), pol_svdd=(78.0, 80.0, 79.5)):
-    """Three classes, one seed: section (b) at gamma_l 0.05 for both transfers and hybrid SSAD, (c) at 0 and 0.2."""
+def _claims_frame(sad=90.0, svdd=85.0, hybrid=89.5, ssad=80.0, dgm=70.0, pol_sad=82.0, pol_svdd=79.0,
+                  soft=84.5, shallow=80.0, classes=range(6), seed_ran=(1.0, 2.0)):
+    """Six classes, one seed: (a) unsupervised, (b) at gamma_l 0.05 (both transfers, the rivals), (c) at 0 and 0.2;
+    AUC = the method's mean + a class offset + a small deterministic wobble."""
     rows = []
-    for cls in range(3):
-        for method, auc in (("Deep SAD", sad[cls]), ("Deep SVDD", svdd[cls]), ("SSAD (hybrid)", hybrid[cls]),
-                            ("Deep SAD (as the seed ran)", sad[cls] + 1), ("Deep SVDD (as the seed ran)", sad[cls] + 2)):
-            rows.append(dict(section="labelled", method=method, ratio=0.05, normal_class=cls, seed=0, auc=auc))
-        rows.append(dict(section="labelled", method="Deep SVDD", ratio=0.0, normal_class=cls, seed=0, auc=svdd[cls]))
-        for method, auc in (("Deep SAD", pol_sad[cls]), ("Deep SVDD", pol_svdd[cls])):
-            rows.append(dict(section="pollution", method=method, ratio=0.2, normal_class=cls, seed=0, auc=auc))
-            rows.append(dict(section="pollution", method=method, ratio=0.0, normal_class=cls, seed=0, auc=90.0))
+    w = lambda c, k: ((c * 7 + k * 3) % 5 - 2) * 0.2  # noqa: E731 - in [-0.4, 0.4]
+    for c in classes:
+        for k, (method, auc) in enumerate((("Deep SAD", sad), ("Deep SVDD", svdd), ("SSAD (hybrid)", hybrid),
+                                           ("SSAD", ssad), ("SemiDGM", dgm),
+                                           ("Deep SAD (as the seed ran)", sad + seed_ran[0]),
+                                           ("Deep SVDD (as the seed ran)", sad + seed_ran[1]))):
+            rows.append(dict(section="labelled", method=method, ratio=0.05, normal_class=c, seed=0,
+                             auc=auc + c + w(c, k)))
+        for k, (method, auc) in enumerate((("Deep SAD", pol_sad), ("Deep SVDD", pol_svdd))):
+            rows.append(dict(section="pollution", method=method, ratio=0.2, normal_class=c, seed=0, auc=auc + w(c, k)))
+            rows.append(dict(section="pollution", method=method, ratio=0.0, normal_class=c, seed=0, auc=90.0))
+        for k, (method, auc) in enumerate((("Deep SVDD", svdd), ("Deep SVDD (soft-boundary)", soft),
+                                           ("OC-SVM (γ on test data)", shallow), ("KDE", shallow),
+                                           ("Isolation Forest", shallow), ("Autoencoder", shallow))):
+            rows.append(dict(section="unsupervised", method=method, ratio=0.0, normal_class=c, seed=0,
+                             auc=auc + c + w(c, k + 2)))
     return pd.DataFrame(rows)
 
 
-def test_claims_verdicts_follow_their_rules():
-    from adcore.report import VERDICTS
+def test_claims_pass_fail_and_not_testable():
+    from adcore.claims import VERDICTS
 
     t = sad_report.claims(_claims_frame())
-    assert list(t.columns) == ["the paper", "this build", "criterion", "verdict"] and len(t) == 4
-    assert set(t["verdict"]) <= set(VERDICTS)
-    # (1) diffs 5, 6, 4: mean 5, SE = 1 / sqrt(3) = 0.58 -> ahead by >= 2 SE
-    assert t["verdict"].iloc[0] == "reproduced" and "+5.0 (SE 0.6 over 3 classes)" in t["this build"].iloc[0]
-    # (2) as the seed ran: Deep SVDD 1 point above Deep SAD on every class -> not ahead
-    assert t["verdict"].iloc[1] == "not reproduced"
-    # (3) Deep SAD - hybrid SSAD: 1, 1, 0.5 -> mean 0.83, SE 0.17 -> ahead by >= 2 SE
-    assert t["verdict"].iloc[2] == "reproduced"
-    # (4) pollution at 0.2: 2, 2, -0.5 -> mean 1.17, SE 0.83: ahead by less than 2 SE
-    assert t["verdict"].iloc[3] == "partly" and "γ_p = 0.2" in t["this build"].iloc[3]
-    # hybrid SSAD clearly ahead -> not reproduced; within noise -> partly (competitive)
-    assert sad_report.claims(_claims_frame(hybrid=(95.0, 97.0, 93.0)))["verdict"].iloc[2] == "not reproduced"
-    assert sad_report.claims(_claims_frame(hybrid=(91.0, 91.0, 88.5)))["verdict"].iloc[2] == "partly"
-    # one class: no standard error -> not testable; a method not run -> not testable
-    one = _claims_frame()
-    one = one[one["normal_class"] == 0]
-    assert set(sad_report.claims(one)["verdict"]) == {"not testable at this budget"}
+    assert list(t.columns) == ["claim", "where", "paper", "this build", "rule", "verdict"] and len(t) == 6
+    assert {v.split(" (")[0] for v in t["verdict"]} <= set(VERDICTS)
+    assert list(t["verdict"]) == ["reproduced", "not reproduced", "reproduced", "reproduced", "reproduced",
+                                  "reproduced"]  # (2): the seed's Deep SVDD is 1 point above its Deep SAD
+    assert "+1.3 (secondary)" in t.loc[1, "paper"] and "at γ_l = 0.05" in t.loc[1, "this build"]
+    assert "γ_p = 0.2" in t.loc[4, "this build"]
+    # hybrid SSAD 5 points ahead: Deep SAD is on par with SSAD and SemiDGM only -> partly
+    assert sad_report.claims(_claims_frame(hybrid=95.0))["verdict"].iloc[2] == "partly"
+    # Deep SAD below Deep SVDD under pollution; soft-boundary 6 points apart; a baseline far ahead of Deep SVDD
+    t = sad_report.claims(_claims_frame(pol_sad=75.0, soft=79.0, shallow=88.0))
+    assert list(t["verdict"].iloc[3:]) == ["not reproduced", "not reproduced", "not reproduced"]
+    # one class: no standard error; a section not run: not testable, saying what is missing
+    one = sad_report.claims(_claims_frame(classes=[0]))
+    assert all(v.startswith("not testable") for v in one["verdict"])
     no_pol = _claims_frame()
     no_pol = no_pol[no_pol["section"] != "pollution"]
-    assert sad_report.claims(no_pol)["verdict"].iloc[3] == "not testable at this budget"
+    assert sad_report.claims(no_pol)["verdict"].iloc[3] == "not testable (the pollution section not run in this build)"
+    no_dgm = _claims_frame()
+    assert sad_report.claims(no_dgm[no_dgm["method"] != "SemiDGM"])["verdict"].iloc[2] == \
+        "not testable (SemiDGM not run in this build)"
 
 
-def test_paired_difference_averages_seeds_and_ratios_per_class():
+def test_paired_difference_pairs_class_and_seed_and_averages_ratios():
     rows = [dict(section="labelled", method=m, ratio=r, normal_class=c, seed=s, auc=a)
             for c in (0, 1) for s in (0, 1) for r in (0.05, 0.2)
             for m, a in (("A", 80.0 + c + s + 10 * r), ("B", 70.0))]
     rows.append(dict(section="labelled", method="A", ratio=0.05, normal_class=2, seed=0, auc=99.0))  # unpaired
     d = sad_report.paired_difference(pd.DataFrame(rows), "labelled", "A", "B")
-    assert list(d.index) == [0, 1] and d.loc[0] == pytest.approx(10.5 + 1.25) and d.loc[1] == pytest.approx(12.75)
+    assert d.n == 4 and d.values.loc[(0, 0)] == pytest.approx(10 + 1.25)
+    assert d.values.loc[(1, 1)] == pytest.approx(13.25)
     d = sad_report.paired_difference(pd.DataFrame(rows), "labelled", "A", "B", 0.05)
-    assert d.loc[0] == pytest.approx(11.0)
+    assert d.values.loc[(0, 0)] == pytest.approx(10.5)
+
+
+def test_paper_table_sets_table_1_beside_ours():
+    t = sad_report.paper_table(_claims_frame())
+    assert t.loc["0.05", "Deep SAD, paper"] == "90.5" and t.loc["0.05", "SSAD (hybrid), paper"] == "90.5"
+    assert t.loc["0", "SemiDGM, paper"] == "—" and t.loc["0.01", "Deep SAD, ours"] == "not run"
+    assert t.loc["0.05", "Deep SAD, ours"] == sad_report.fmt(_claims_frame().query(
+        "section == 'labelled' and method == 'Deep SAD'")["auc"].mean())
 
 
 def test_transfer_and_ocsvm_tables_and_run_card():
-    t = sad_report.transfer_table(_claims_frame())
-    assert t.loc["Deep SAD", "as intended (pretrained encoder)"] == "90.0"
-    assert t.loc["Deep SVDD", "as the seed ran (no transfer)"] == "92.0"
+    f = _claims_frame(sad=90.0, seed_ran=(1.0, 2.0))
+    t = sad_report.transfer_table(f)
+    mean = lambda m: sad_report.fmt(f[(f["section"] == "labelled") & (f["method"] == m)]["auc"].mean())  # noqa: E731
+    assert t.loc["Deep SAD", "as intended (pretrained encoder)"] == mean("Deep SAD")
+    assert t.loc["Deep SVDD", "as the seed ran (no transfer)"] == mean("Deep SVDD (as the seed ran)")
     rows = [dict(section="unsupervised", method=m, ratio=0.0, normal_class=c, seed=0, auc=a, selected=g)
             for c in (0, 1) for m, a, g in (("OC-SVM", 90.0, 2 ** -6.2), ("OC-SVM (γ on test data)", 93.0, 2 ** -5))]
     o = sad_report.ocsvm_table(pd.DataFrame(rows))

@@ -19,9 +19,11 @@ from test_experiment import bars_mnist  # noqa: F401  (module fixture: a tiny MN
 ROOT = Path(__file__).resolve().parents[1]
 
 # The issue's run counts (the seed's scripts, src/experiments/*.sh in lukasruff/Classification-AD).
-PAPER_COUNTS = {"cifar10_table": 400, "cifar10_oe_sizes": 4400, "cifar10_blur": 1200, "cifar100_oe_classes": 1600,
+# The seed's counts, plus the book's references: GEO (72 transformations) beside the table (100) and the OE-size
+# curves (the same 100 runs), HSC without OE beside the OE-size curves (100 on CIFAR-10, 150 on ImageNet-30).
+PAPER_COUNTS = {"cifar10_table": 400 + 100, "cifar10_oe_sizes": 4400 + 200, "cifar10_blur": 1200, "cifar100_oe_classes": 1600,
                 "cifar10_hsc_sensitivity": 800, "focal_sensitivity": 800, "imagenet30_table": 1200,
-                "imagenet30_oe_sizes": 5700, "imagenet30_blur": 1800, "mnist_emnist_classes": 1600,
+                "imagenet30_oe_sizes": 5700 + 150, "imagenet30_blur": 1800, "mnist_emnist_classes": 1600,
                 "mnist_blur": 600}
 
 
@@ -51,19 +53,21 @@ def test_every_paper_grid_has_the_issues_count():
     # the sensitivity grids share 300 runs with the tables
     per_notebook = {nb: {c for _, c in chapters.open(nb, "paper").runs} for nb in chapters.NOTEBOOKS}
     rethinking = per_notebook["cifar10_table"] | per_notebook["oe_size_curves"] | per_notebook["imagenet_blurring"]
-    assert len(rethinking) == 400 + 4400 + 1200
+    assert len(rethinking) == 500 + 4600 + 1200 - 100  # GEO's runs are the table's and the curves' reference
     assert len(chapters.grid("book", "paper")) == len(set().union(*per_notebook.values())) == \
         chapters.GRIDS["book"].paper_runs
-    assert len(chapters.grid("all", "paper")) == sum(PAPER_COUNTS.values()) - 300 == chapters.GRIDS["all"].paper_runs
+    assert len(chapters.grid("all", "paper")) == sum(PAPER_COUNTS.values()) - 300 - 100 == \
+        chapters.GRIDS["all"].paper_runs
 
 
 def test_paper_settings_are_the_seeds():
-    c10 = chapters.grid("cifar10_table", "paper")
+    c10 = [c for c in chapters.grid("cifar10_table", "paper") if c.objective != "geo"]
     assert {(c.net, c.rep_dim, c.epochs, c.milestones, c.oe) for c in c10} == {
         ("cifar10_lenet", 256, 200, (100, 150), "tinyimages")}
     assert {c.objective for c in c10} == {"deepsad", "hsc", "focal", "bce"} and {c.seed for c in c10} == set(range(10))
     sizes = chapters.grid("cifar10_oe_sizes", "paper")
-    assert sorted({c.oe_size for c in sizes}) == [2 ** k for k in range(22)]
+    assert sorted({c.oe_size for c in sizes if c.oe}) == [2 ** k for k in range(22)]
+    assert {(c.objective, c.oe_size) for c in sizes if not c.oe} == {("hsc", None), ("geo", None)}
     blur = chapters.grid("cifar10_blur", "paper")
     assert sorted({c.blur for c in blur}) == [1, 2, 4, 8, 16, 32] and {c.oe_size for c in blur} == {128}
     notebook = [c for _, c in chapters.open("imagenet_blurring", "paper").runs]
@@ -75,7 +79,7 @@ def test_paper_settings_are_the_seeds():
     assert {c.focal_gamma for c in focal} == {0, 0.5, 2, 4}
     assert {c.normal_class for c in focal if c.dataset == "imagenet30"} == set(range(10))
     inet = chapters.grid("imagenet30_oe_sizes", "paper")
-    assert {c.seed for c in inet} == set(range(5)) and max(c.oe_size for c in inet) == 2 ** 18
+    assert {c.seed for c in inet} == set(range(5)) and max(c.oe_size or 0 for c in inet) == 2 ** 18
     assert {(c.net, c.epochs, c.milestones) for c in inet} == {("resnet18_cbam", 150, (100, 125))}
     assert {c.oe_classes for c in chapters.grid("mnist_emnist_classes", "paper")} == {1, 2, 3, 5, 10, 15, 20, 26}
     assert {c.oe_classes for c in chapters.grid("cifar100_oe_classes", "paper")} == {1, 2, 4, 8, 16, 32, 64, 100}
@@ -112,13 +116,13 @@ def test_book_grids_come_from_profiles_and_take_overrides():
 
 def test_dry_run_prints_counts(capsys, tmp_path):
     assert cli.main(["sweep", "cifar10_table", "--profile", "paper", "--dry-run", "--results", str(tmp_path)]) == 0
-    assert "400 runs" in capsys.readouterr().out
+    assert "500 runs" in capsys.readouterr().out  # the seed's 400 and GEO's 100
     assert cli.main(["sweep", "cifar10_oe_sizes", "--profile", "paper", "--dry-run", "--results", str(tmp_path)]) == 0
-    assert "4400 runs" in capsys.readouterr().out
+    assert "4600 runs" in capsys.readouterr().out  # the seed's 4400, HSC and GEO without OE
     assert cli.main(["sweep", "imagenet30_table", "--profile", "paper", "--dry-run", "-p", "seeds", "5"]) == 0
     assert "600 runs" in capsys.readouterr().out
     assert cli.main(["sweep", "--list"]) == 0
-    assert "5,700" in capsys.readouterr().out
+    assert "5,850" in capsys.readouterr().out  # imagenet30_oe_sizes: the seed's 5,700 and HSC without OE
 
 
 def test_imagenet30_without_its_data_fails_clearly(tmp_path, monkeypatch):
@@ -237,7 +241,7 @@ def test_killed_driver_resumes_with_one_record_per_point(bars_mnist, tmp_path):
             "--results", str(results), "--quiet"]
     expected = {config_hash(c) for c in chapters.grid("cifar10_table", "smoke", dataset="mnist", oe="noise",
                                                    classes=[0], seeds=3, oe_size=64)}
-    assert len(expected) == 6 * 3  # six methods x three seeds
+    assert len(expected) == 7 * 3  # seven methods (GEO-8 included) x three seeds
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "adcore", *args], env=env, stdout=subprocess.DEVNULL,

@@ -71,10 +71,18 @@ class Opened:
                          self.chapter.prefix)
 
     def claims(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The claims table, glued as ``claims`` (the book's front page collects them)."""
+        """The claims table, glued as ``claims``, and the build that decided it (profile, time, adcore commit) as
+        ``claims_build``: the book's front page collects both."""
+        import datetime
+
         from myst_nb import glue
+
+        from ..stamp import commit
         table = self.chapter.claims(frame)
         glue("claims", table, display=False)
+        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        build = f"profile {self.settings.profile}, executed {when}, adcore {commit() or 'not from a checkout'}"
+        glue("claims_build", build, display=False)
         return table
 
 

@@ -29,9 +29,10 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from .. import data, oe, paper, report
+from .. import claims, data, oe, paper, report
 from ..config import ConfigError
 from ..deepsad import SADConfig
 from ..config import RunSpec
@@ -45,6 +46,11 @@ from .interface import Settings as _Base, names
 # SADConfig (the Deep SVDD / Deep SAD code) on each run's data, class, seed and sizes.
 METHODS: dict[str, dict[str, Any]] = {
     "Deep SVDD (no OE)": dict(sad="deepsvdd"),
+    # The paper's unsupervised state of the art (Geo*, Golan & El-Yaniv 2018): a classifier of the normal images'
+    # 72 geometric transformations, Dirichlet-scored (adcore.geo); "GEO-8" keeps the 8 flip x rotation ones, the
+    # laptop's affordable subset (measured against the 72 by bench/geo.py).
+    "GEO (no OE)": dict(objective="geo", oe=None, oe_size=None, rep_dim=None),
+    "GEO-8 (no OE)": dict(objective="geo8", oe=None, oe_size=None, rep_dim=None),
     "Deep SAD + OE": dict(objective="deepsad"),
     "HSC (no OE)": dict(objective="hsc", oe=None),
     "HSC + OE": dict(objective="hsc"),
@@ -60,19 +66,21 @@ _FLOAT_FIELDS = ("blur", "focal_gamma")  # so 2 and 2.0 are one configuration (o
 @dataclass(frozen=True)
 class Spread:
     """The seed-spread points: a few classes rerun with more seeds (at the design's axis values, or these), from
-    which the claims' noise unit is measured."""
+    which the seed-to-seed spread is measured and which add units to the claims' paired tests. ``baseline``: the
+    design's no-OE references to rerun there (None: all of them)."""
     classes: tuple[int, ...]
     seeds: int
     methods: tuple[str, ...] | None = None
     oe_sizes: tuple[int, ...] | None = None
     blur: tuple[float, ...] | None = None
+    baseline: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Settings(_Base):
     """One Rethinking design: ``run`` (every run's training settings) x ``classes`` x ``seeds`` x the axes set here
-    (``methods``: table columns, then :data:`AXES` in order). ``baseline`` adds one method's run per class and seed
-    (labelled with OE size 0); ``spread`` reruns a few points with more seeds; ``contrast`` is a second dataset
+    (``methods``: table columns, then :data:`AXES` in order). ``baseline`` adds each of its methods' runs per class and
+    seed (labelled with OE size 0); ``spread`` reruns a few points with more seeds; ``contrast`` is a second dataset
     with the same design (the table's Fashion-MNIST); ``svdd`` is the Deep SVDD column's schedule."""
     run: RunConfig
     classes: tuple[Any, ...]
@@ -85,7 +93,7 @@ class Settings(_Base):
     hsc_norms: tuple[str, ...] | None = None
     augments: tuple[str | None, ...] | None = None
     gammas: tuple[float, ...] | None = None
-    baseline: str | None = None
+    baseline: tuple[str, ...] | None = None
     spread: Spread | None = None
     contrast: Settings | None = None
     svdd: SADConfig | None = None
@@ -94,7 +102,7 @@ class Settings(_Base):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for m in (*(self.methods or ()), *((self.baseline,) if self.baseline else ())):
+        for m in (*(self.methods or ()), *(self.baseline or ())):
             if m not in METHODS:
                 raise ConfigError(f"unknown method {m!r}; choose one of {', '.join(METHODS)}")
 
@@ -160,14 +168,16 @@ _SPREAD = Spread(classes=_FEW, seeds=3)
 _SMOKE = Settings(RunConfig(dataset="cifar10", oe="natural", n_train=64, n_test=200, epochs=1, batch_size=32),
                   classes=(1, 3), svdd=_SVDD_LAPTOP.replace(ae_epochs=1, epochs=1), profile="smoke")
 _PAPER_CIFAR = dataclasses.replace(training("cifar10", "paper"), seeds=10, svdd=_SVDD_PAPER)
-_TABLE = tuple(METHODS)
+_TABLE = ("Deep SVDD (no OE)", "GEO-8 (no OE)", "Deep SAD + OE", "HSC (no OE)", "HSC + OE", "Focal + OE", "BCE + OE")
+_NO_OE = ("HSC (no OE)", "GEO-8 (no OE)")  # the OE-size curves' references: no OE; the unsupervised state of the art
 
 
 def _table(base: Settings, methods: tuple[str, ...], contrast: tuple[int, ...], **kw: Any) -> Settings:
-    """The table's design on ``base``, with its Fashion-MNIST contrast (HSC without and with OE) on ``contrast``."""
+    """The table's design on ``base``, with its Fashion-MNIST contrast (HSC and BCE with OE: the paper's
+    supervised-minus-unsupervised OE advantage on low-resolution grey images) on ``contrast``."""
     s = dataclasses.replace(base, methods=methods, **kw)
     return dataclasses.replace(s, contrast=dataclasses.replace(
-        s, run=s.run.replace(dataset="fmnist"), classes=contrast, methods=("HSC (no OE)", "HSC + OE"), spread=None))
+        s, run=s.run.replace(dataset="fmnist"), classes=contrast, methods=("HSC + OE", "BCE + OE"), spread=None))
 
 
 @dataclass(frozen=True)
@@ -183,26 +193,32 @@ class Experiment:
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("cifar10_table", "CIFAR-10 one-vs-rest AUC table (Table 1)",
-               "10 classes x 10 seeds x 4 objectives (deepsad, hsc, focal, bce) with OE", notebook="cifar10_table",
-               profiles={"paper": _PAPER_CIFAR.replace(methods=["Deep SAD + OE", "HSC + OE", "Focal + OE", "BCE + OE"]),
+               "10 classes x 10 seeds x 4 objectives (deepsad, hsc, focal, bce) with OE, and GEO without OE (the "
+               "paper's Geo* column, re-run)", notebook="cifar10_table",
+               profiles={"paper": _PAPER_CIFAR.replace(methods=["GEO (no OE)", "Deep SAD + OE", "HSC + OE",
+                                                                 "Focal + OE", "BCE + OE"]),
                          "laptop": _table(_BUDGET.replace(classes=range(10), oe_size=4096), _TABLE, tuple(range(10)),
                                           spread=Spread(_FEW, 3, methods=("HSC (no OE)", "HSC + OE", "BCE + OE"))),
                          "smoke": _table(_SMOKE.replace(oe_size=256), _TABLE, (0,),
                                          spread=Spread((1,), 2, methods=("HSC + OE",)))}),
     Experiment("cifar10_oe_sizes", "CIFAR-10: AUC vs number of OE samples",
-               "10 classes x 10 seeds x 2 objectives (hsc, bce) x 22 OE sizes 2^0..2^21", notebook="oe_size_curves",
-               profiles={"paper": _PAPER_CIFAR.replace(objectives=_HB, oe_sizes=[2 ** k for k in range(22)]),
-                         "laptop": _BUDGET.replace(objectives=_HB, oe_sizes=[1, 4, 16, 128, 1024, 4096],
-                                      baseline="HSC (no OE)", spread=dataclasses.replace(_SPREAD, oe_sizes=(4096,))),
-                         "smoke": _SMOKE.replace(objectives=_HB, oe_sizes=[1, 16, 256], baseline="HSC (no OE)",
-                                     spread=Spread((1,), 2, oe_sizes=(256,)))}),
+               "10 classes x 10 seeds x 2 objectives (hsc, bce) x 22 OE sizes 2^0..2^21, and HSC and GEO without OE "
+               "(the book's references)", notebook="oe_size_curves",
+               profiles={"paper": _PAPER_CIFAR.replace(objectives=_HB, oe_sizes=[2 ** k for k in range(22)],
+                                                       baseline=("HSC (no OE)", "GEO (no OE)")),
+                         "laptop": _BUDGET.replace(objectives=_HB, oe_sizes=[1, 4, 16, 32, 128, 1024, 4096],
+                                      baseline=_NO_OE,
+                                      spread=dataclasses.replace(_SPREAD, oe_sizes=(4096,), baseline=_NO_OE[:1])),
+                         "smoke": _SMOKE.replace(objectives=_HB, oe_sizes=[1, 32, 128], baseline=_NO_OE,
+                                     spread=Spread((1,), 2, oe_sizes=(128,), baseline=_NO_OE[:1]))}),
     Experiment("cifar10_blur", "CIFAR-10: AUC vs Gaussian blur of the OE images",
                "10 classes x 10 seeds x 2 objectives x 6 blurs {1,2,4,8,16,32} at OE size 128 (blur 0 is the "
                "OE-size-128 point of cifar10_oe_sizes)", notebook="imagenet_blurring",
-               profiles={"paper": _PAPER_CIFAR.replace(objectives=_HB, blur=[0, *_SIGMAS], oe_size=128),
+               profiles={"paper": _PAPER_CIFAR.replace(objectives=_HB, blur=[0, *_SIGMAS], oe_size=128,
+                                                       baseline=("HSC (no OE)",)),
                          "laptop": _BUDGET.replace(objectives=_HB, blur=[0, *_SIGMAS], oe_size=128,
-                                      spread=dataclasses.replace(_SPREAD, blur=(0, 32))),
-                         "smoke": _SMOKE.replace(objectives=_HB, blur=[0, 8], oe_size=16,
+                                      baseline=("HSC (no OE)",), spread=dataclasses.replace(_SPREAD, blur=(0, 32))),
+                         "smoke": _SMOKE.replace(objectives=_HB, blur=[0, 8], oe_size=16, baseline=("HSC (no OE)",),
                                      spread=Spread((1,), 2, blur=(0,)))}),
     Experiment("cifar100_oe_classes", "CIFAR-10 with CIFAR-100 OE: AUC vs number of OE classes",
                "10 classes x 10 seeds x 2 objectives x 8 CIFAR-100 class counts {1,2,4,8,16,32,64,100}",
@@ -226,11 +242,11 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                _per_profile("imagenet30", objectives=_FOUR, seeds=by(10, 1, 1))),
     Experiment("imagenet30_oe_sizes", "ImageNet-30: AUC vs number of OE samples",
                "30 classes x 5 seeds x 2 objectives x 19 OE sizes 2^0..2^18",
-               _per_profile("imagenet30", objectives=_HB, seeds=by(5, 1, 1),
+               _per_profile("imagenet30", objectives=_HB, seeds=by(5, 1, 1), baseline=("HSC (no OE)",),
                             oe_sizes=by([2 ** k for k in range(19)], [1, 4, 16, 64, 256, 1024], [1, 16]))),
     Experiment("imagenet30_blur", "ImageNet-30: AUC vs Gaussian blur of the OE images",
                "30 classes x 5 seeds x 2 objectives x 6 blurs at OE size 64 (blur 0: imagenet30_oe_sizes)",
-               _per_profile("imagenet30", objectives=_HB, seeds=by(5, 1, 1), oe_size=64,
+               _per_profile("imagenet30", objectives=_HB, seeds=by(5, 1, 1), oe_size=64, baseline=("HSC (no OE)",),
                             blur=by([0, *_SIGMAS], [0, *_SIGMAS], [2]))),
     Experiment("mnist_emnist_classes", "MNIST with EMNIST-letters OE: AUC vs number of OE classes",
                "10 classes x 10 seeds x 2 objectives x 8 letter-class counts {1,2,3,5,10,15,20,26}",
@@ -267,9 +283,9 @@ def expand(s: Settings) -> list[tuple[dict[str, Any], RunSpec]]:
     the axes (methods, then AXES in order); labels name each run's axis values (method, objective, oe_size, blur,
     ...). A (labels, config) pair that several of them produce appears once."""
     out = []
+    axes = ("methods", "oe_sizes", "blur", "baseline")
     spread = [dataclasses.replace(s, classes=s.spread.classes, seeds=s.spread.seeds, spread=None, contrast=None, **{
-        a: getattr(s.spread, a) for a in ("methods", "oe_sizes", "blur") if getattr(s.spread, a) is not None})] \
-        if s.spread else []
+        a: getattr(s.spread, a) for a in axes if getattr(s.spread, a) is not None})] if s.spread else []
     for p in [s, *spread, *([s.contrast] if s.contrast else [])]:
         axes = ([("method", [METHODS[m] for m in p.methods], p.methods)] if p.methods else []) + \
             [(AXES[a], getattr(p, a), getattr(p, a)) for a in AXES if getattr(p, a) is not None]
@@ -283,11 +299,23 @@ def expand(s: Settings) -> list[tuple[dict[str, Any], RunSpec]]:
                                    {field: float(value) if field in _FLOAT_FIELDS else value})
                 out.append((labels, p.svdd.replace(dataset=cfg.dataset, normal_class=cfg.normal_class, seed=cfg.seed,
                                                    n_train=cfg.n_train, n_test=cfg.n_test, data_root=cfg.data_root)
-                            if "sad" in changes else cfg.replace(**changes)))
-            if p.baseline:
-                spec = METHODS[p.baseline]
-                out.append(({"objective": spec["objective"], "oe_size": 0}, cfg.replace(**spec)))
+                            if "sad" in changes else geo_budget(cfg.replace(**changes))))
+            for m in p.baseline or ():  # without OE, so with no OE size (one configuration for every chapter)
+                spec = METHODS[m]
+                out.append(({"objective": spec["objective"], "oe_size": 0}, geo_budget(cfg.replace(**{"oe_size": None, **spec}))))
     return list({(tuple(sorted(lab.items())), c): (lab, c) for lab, c in out}.values())
+
+
+_TRANSFORMS = {"geo": 72, "geo8": 8}
+
+
+def geo_budget(cfg: RunConfig) -> RunConfig:
+    """GEO on the design's budget as its authors count one: they train ceil(200 / 72) = 3 epochs over the set
+    expanded by the 72 transformations (Golan & El-Yaniv's code; constant Adam learning rate), about as many
+    images through the network as 200 epochs of the normal set. So ``epochs`` of the design become
+    ceil(epochs / T) epochs over the T-fold set, without milestones; other runs pass unchanged."""
+    t = _TRANSFORMS.get(cfg.objective)
+    return cfg if t is None else cfg.replace(epochs=-(-cfg.epochs // t), milestones=())
 
 
 def grid(name: str, profile: str = "laptop", **overrides: Any) -> list[RunSpec]:
@@ -371,7 +399,9 @@ def with_paper(df: pd.DataFrame) -> pd.DataFrame:
                                             + ("80 Million Tiny Images OE" if "OE" in method and "no OE" not in method
                                                else "no OE")
                                             + (" (both: the ICML 2018 method, pretrained)" if "SVDD" in method
-                                               else "")})
+                                               else " (ours: 8 of the paper's 72 transformations)" if "GEO-8" in method
+                                               else " (both: Golan & El-Yaniv's 72 transformations; the paper "
+                                                    "quotes theirs)" if "GEO" in method else "")})
     return pd.DataFrame(rows).set_index("method")
 
 
@@ -418,12 +448,11 @@ def data_sentence(s: Settings, df: pd.DataFrame) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- claims
-# Each notebook ends with the paper's claims, what this build measured, and a verdict computed here by the rule
-# written next to it. The noise is measured in the same build: s, the seed-to-seed spread of one class's AUC (the
-# standard deviation over seeds, averaged over the points run with three seeds), and from it u = s * sqrt(2 / n),
-# the standard error of a difference between two means over n classes. An effect counts when it is at least 2 u
-# (a difference that noise alone produces in about 5 % of builds); "no difference" when within 2 u. Without a
-# second seed s, and so every verdict, is "not testable at this budget".
+# Each notebook ends with the paper's claims, each in the paper's words with where it stands (arXiv 2006.00339 and
+# the authors' slides; ../shared/reference/papers.md keeps them), what this build measured and the verdict of the
+# stated test (adcore.claims): paired differences over (class, seed), their SE from the same runs, one-sided tests
+# at 5 %, an equivalence / non-inferiority margin of 2 AUC points for "equal" and "competitive" (ours), and "not
+# testable" when a method was not run, the data are absent or the test cannot see the paper's effect.
 
 
 def class_means(df: pd.DataFrame, by: str | list[str]) -> pd.Series:
@@ -434,113 +463,160 @@ def class_means(df: pd.DataFrame, by: str | list[str]) -> pd.Series:
 
 
 def spread(df: pd.DataFrame) -> float:
-    """The seed-to-seed spread s of this frame's runs (see above)."""
+    """The seed-to-seed spread of this frame's runs: the standard deviation over seeds of one point's AUC,
+    averaged over the points run with several seeds (what one run's noise is; the claims use their own SEs)."""
     keys = [k for k in ("method", "objective", "oe_size", "blur", "dataset") if k in df]
     return report.seed_spread(df, [*keys, "normal_class"])
 
 
-def unit(s: float, n: int) -> float:
-    """u = s * sqrt(2 / n): the standard error of a difference between two means over n classes."""
-    return s * (2 / n) ** 0.5 if n else float("nan")
+_REF = paper.cifar10_table().loc["mean"]
+_GEO = ("GEO (no OE)", "GEO-8 (no OE)")  # the full 72 transformations first: the paper's Geo* when it ran
 
 
-def _s(x: float) -> str:
-    return "n/a" if x != x else f"{x:.1f}"
+def _geo(df: pd.DataFrame, col: str = "method") -> str:
+    """The GEO variant this frame ran (the 72-transformation one when both ran), by its ``col`` label."""
+    labels = _GEO if col == "method" else tuple(METHODS[g]["objective"] for g in _GEO)
+    return next((g for g in labels if col in df and (df[col] == g).any()), labels[0])
 
 
-def _verdict(full: bool, part: bool, u: float) -> str:
-    if u != u:
-        return "not testable at this budget"
-    return "reproduced" if full else "partly" if part else "not reproduced"
-
-
-def _noise(s: float, u: float) -> str:
-    return f"s = {_s(s)}, u = {_s(u)}"
+def _absent(what: str) -> claims.Decision:
+    return claims.Decision("not testable", what, absent=True)
 
 
 def table_claims(df: pd.DataFrame) -> pd.DataFrame:
-    """The CIFAR-10 table's claims against this build's CIFAR-10 runs (and its low-resolution contrast)."""
-    ref = paper.cifar10_table().loc["mean"]
-    cifar = df[df["dataset"] == "cifar10"]
-    m, s = class_means(cifar, "method"), spread(cifar)
-    u = unit(s, cifar["normal_class"].nunique())
-    get = lambda k: float(m.get(k, float("nan")))  # noqa: E731
-    hsc, hsc0, bce, svdd = get("HSC + OE"), get("HSC (no OE)"), get("BCE + OE"), get("Deep SVDD (no OE)")
-    lift, beat, gap = hsc - hsc0, [hsc - svdd, bce - svdd], abs(bce - hsc)
-    rows = [
-        report.claim(f"OE lifts HSC far above its unsupervised use (HSC + OE {ref['HSC']}, unsupervised state of "
-                     f"the art {ref['Deep SVDD*']})",
-                     f"HSC + OE {_s(hsc)} vs HSC without OE {_s(hsc0)}: {lift:+.1f} ({_noise(s, u)})",
-                     "reproduced: gain >= 10 points and >= 2 u; partly: gain >= 2 u",
-                     _verdict(lift >= 10 and lift >= 2 * u, lift >= 2 * u, u)),
-        report.claim(f"HSC + OE ({ref['HSC']}) and BCE + OE ({ref['BCE']}) beat Deep SVDD ({ref['Deep SVDD*']})",
-                     f"HSC + OE {_s(hsc)}, BCE + OE {_s(bce)}, Deep SVDD {_s(svdd)} ({_noise(s, u)})",
-                     "reproduced: both above Deep SVDD by >= 2 u; partly: one of them",
-                     _verdict(all(b >= 2 * u for b in beat), any(b >= 2 * u for b in beat), u)),
-        report.claim(f"with abundant OE, BCE matches HSC ({ref['BCE']} vs {ref['HSC']})",
-                     f"|BCE + OE - HSC + OE| = {_s(gap)} ({_noise(s, u)})",
-                     "reproduced: within 2 u; partly: within 4 u", _verdict(gap <= 2 * u, gap <= 4 * u, u))]
-    grey = df[df["dataset"] != "cifar10"]
-    if len(grey):
-        g = class_means(grey, "method")
-        lift_grey = float(g.get("HSC + OE", float("nan")) - g.get("HSC (no OE)", float("nan")))
-        rows.append(report.claim(
-            "OE helps less on low-resolution grey images (the paper's MNIST experiments)",
-            f"gain of OE for HSC: {lift_grey:+.1f} on {grey['data'].iloc[0]}, {lift:+.1f} on CIFAR-10 ({_noise(s, u)})",
-            "reproduced: the grey gain smaller by >= 2 u; partly: smaller",
-            _verdict(lift - lift_grey >= 2 * u, lift_grey < lift, u)))
-    return report.claims_table(rows)
+    """The CIFAR-10 table's claims against this build's CIFAR-10 runs and its low-resolution contrast."""
+    cifar, grey = df[df["dataset"] == "cifar10"], df[df["dataset"] != "cifar10"]
+    m = lambda x: {"method": x}  # noqa: E731
+    geo = _geo(cifar)
+    vs_geo = claims.diff(cifar, m("BCE + OE"), m(geo), f"BCE + OE − {geo}")
+    vs_hsc = claims.diff(cifar, m("BCE + OE"), m("HSC + OE"), "BCE + OE − HSC + OE")
+    a = claims.combine(claims.greater(vs_geo, effect=_REF["BCE"] - _REF["Geo*"]),
+                       claims.at_least(vs_hsc, effect=_REF["BCE"] - _REF["HSC"]))
+    adv_grey = claims.diff(grey, m("BCE + OE"), m("HSC + OE"), f"on {report.values(grey['data'])}") if len(grey) \
+        else None
+    if adv_grey is None:
+        b = _absent("no low-resolution contrast (Fashion-MNIST) in this profile")
+    else:
+        b = claims.combine(claims.welch_greater(vs_hsc, adv_grey, effect=_REF["BCE"] - _REF["HSC"]),
+                           claims.equal(adv_grey))
+    h = claims.diff(cifar, m("HSC + OE"), m("Deep SAD + OE"), "HSC + OE − Deep SAD + OE")
+    return claims.table([
+        claims.row("the supervised classifier with OE outperforms the unsupervised state of the art and matches or "
+                   "beats unsupervised OE (\"BCE performs better than the state-of-the-art unsupervised OE\")",
+                   "Table 1 (slides); §1", f"BCE {_REF['BCE']}, Geo* {_REF['Geo*']}, Geo+* {_REF['Geo+*']}, "
+                   f"HSC {_REF['HSC']}", f"{vs_geo.text()}; {vs_hsc.text()}",
+                   "part 1: BCE − GEO > 0 (one-sided paired t, α 0.05); part 2: BCE − HSC > −2 (non-inferiority); "
+                   "reproduced: both; partly: one", a),
+        claims.row("the advantage of supervised over unsupervised OE (BCE − HSC) is most evident on ImageNet, "
+                   "smaller on CIFAR-10, nonexistent on MNIST",
+                   "slides", f"CIFAR-10: {_REF['BCE'] - _REF['HSC']:+.1f}; MNIST: none; ImageNet: larger (numbers "
+                   "not known here)",
+                   f"CIFAR-10 {vs_hsc.text().split(': ', 1)[1]}; "
+                   + (adv_grey.text() if adv_grey is not None else "no low-resolution contrast")
+                   + "; ImageNet-30 not in this chapter",
+                   "part 1: the CIFAR-10 advantage > the low-resolution one (Welch t, one-sided, α 0.05); part 2: "
+                   "the low-resolution advantage within ± 2 (TOST); reproduced: both; partly: one; the ImageNet "
+                   "end of the ordering is not tested here", b),
+        claims.row("the HSC modification improves significantly upon Deep SAD", "§2",
+                   f"HSC {_REF['HSC']} vs Deep SAD {_REF['Deep SAD']}", h.text(),
+                   "HSC − Deep SAD > 0 (one-sided paired t, α 0.05)",
+                   claims.greater(h, effect=_REF["HSC"] - _REF["Deep SAD"]))])
+
+
+def oe_seen(df: pd.DataFrame) -> pd.DataFrame:
+    """Per OE size: the distinct OE images a run sees. A run draws ``epochs x (n_train // batch)`` OE batches of
+    ``batch`` images, cycling through its subset in fresh random orders, so it sees min(size, steps x batch)."""
+    runs = df[df["oe_size"] > 0]
+    steps = runs["epochs"] * (runs["n_train"] // runs["batch_size"]) * runs["batch_size"]
+    seen = pd.DataFrame({"OE size": runs["oe_size"], "drawn": steps, "seen": np.minimum(runs["n_oe"], steps)})
+    return seen.groupby("OE size").max().astype(int)
 
 
 def size_claims(df: pd.DataFrame) -> pd.DataFrame:
-    """The OE-size chapter's claims: few OE samples give most of the gain; HSC ahead of BCE at small sizes, the two
-    meeting near 2^11."""
-    curves = df[df["oe_size"] > 0]
-    m, s = class_means(curves, ["objective", "oe_size"]), spread(df)
-    u = unit(s, curves["normal_class"].nunique())
-    base = float(class_means(df[df["oe_size"] == 0], "objective").mean()) if (df["oe_size"] == 0).any() else \
-        float("nan")
-    sizes = sorted(curves["oe_size"].unique())
-    top, small, large = sizes[-1], [n for n in sizes if n <= 16], [n for n in sizes if n >= 1024]
-    near = 128 if 128 in sizes else min(sizes, key=lambda n: abs(n - 128))
-    hsc, bce = (m.get(o, pd.Series(dtype=float)) for o in ("hsc", "bce"))
-    gain_top, gain_near = hsc.get(top, float("nan")) - base, hsc.get(near, float("nan")) - base
-    share = gain_near / gain_top if gain_top >= 2 * u else float("nan")
-    ahead = float((hsc[small] - bce[small]).mean()) if small and len(bce) else float("nan")
-    meet = float((hsc[large] - bce[large]).abs().mean()) if large and len(bce) else float("nan")
-    return report.claims_table([
-        report.claim("a few OE samples already give most of the gain (CIFAR-10: 128 samples competitive; \"32 is "
-                     "enough\")",
-                     f"HSC with {near} OE samples {_s(base + gain_near)}, with {top} {_s(base + gain_top)}, without OE "
-                     f"{_s(base)}: {_s(100 * share)} % of the gain at {near} ({_noise(s, u)})",
-                     "reproduced: >= 70 % of the largest size's gain; partly: >= 40 % (testable when that gain >= 2 u)",
-                     _verdict(share >= 0.7, share >= 0.4, u if share == share else float("nan"))),
-        report.claim("HSC is ahead of BCE with few OE samples; the two meet near 2^11",
-                     f"HSC - BCE: {ahead:+.1f} on average at sizes <= 16; |HSC - BCE| = {_s(meet)} at sizes >= 1024 "
-                     f"({_noise(s, u)})",
-                     "reproduced: ahead by >= 2 u at sizes <= 16 and within 2 u at >= 1024; partly: one of the two",
-                     _verdict(ahead >= 2 * u and meet <= 2 * u, ahead >= 2 * u or meet <= 2 * u,
-                              u if small and large else float("nan")))])
+    """The OE-size chapter's claims (HSC and BCE at each size; HSC and GEO without OE as references)."""
+    if "oe_size" not in df:
+        df = df.assign(oe_size=np.nan)
+    sizes = sorted(df.loc[df["oe_size"] > 0, "oe_size"].unique())
+    top = sizes[-1] if sizes else 0
+    at = lambda o, n: {"objective": o, "oe_size": n}  # noqa: E731
+    base = at("hsc", 0)
+    geo = _geo(df, "objective")
+    if 32 in sizes:  # the gain at 32 minus 70 % of the gain at the largest size, averaged over HSC and BCE
+        few = claims.contrast(df, [(0.5, at("hsc", 32)), (0.5, at("bce", 32)), (-0.35, at("hsc", top)),
+                                   (-0.35, at("bce", top)), (-0.3, base)],
+                              f"gain at 32 − 0.7 × gain at {top}")
+        gain_top = claims.contrast(df, [(0.5, at("hsc", top)), (0.5, at("bce", top)), (-1.0, base)], "")
+        d_few = claims.greater(few, effect=0.3 * gain_top.mean if gain_top.n else None)
+        few_text = f"{few.text()} (OE gain at {top}: {gain_top.mean:+.1f})"
+    else:
+        d_few, few_text = _absent("32 OE samples not among this build's sizes"), "32 not run"
+    if 128 in sizes:
+        comp = claims.diff(df, at("bce", 128), {"objective": geo}, f"BCE at 128 − {geo}")
+        d_comp, comp_text = claims.at_least(comp), comp.text()
+    else:
+        d_comp, comp_text = _absent("128 OE samples not among this build's sizes"), "128 not run"
+    eq = claims.diff(df, at("bce", top), at("hsc", top), f"BCE − HSC at {top}")
+    seen = oe_seen(df) if sizes else None
+    seen_text = f" ({int(seen.loc[top, 'seen'])} distinct OE images seen per run)" if seen is not None else ""
+    imagenet = (df["dataset"] == "imagenet30").any()
+    return claims.table([
+        claims.row("\"32 OE samples is enough\"", "slides, CIFAR-10 OE-size figure",
+                   "mean over 10 classes × 10 seeds, 80 Million Tiny Images OE", few_text,
+                   "ours, to make \"enough\" testable: at 32 samples at least 70 % of the largest size's gain over HSC "
+                   "without OE (HSC and BCE averaged); the contrast > 0, one-sided paired t, α 0.05; power judged at "
+                   "a flat curve (32 giving all of the gain)", d_few),
+        claims.row("with 128 OE samples a classifier is competitive with the unsupervised state of the art on "
+                   "CIFAR-10", "§1", f"Geo* {_REF['Geo*']}, Geo+* {_REF['Geo+*']}", comp_text,
+                   "BCE at 128 − GEO > −2 (non-inferiority, one-sided paired t, α 0.05)", d_comp),
+        claims.row("with a very large amount of OE, unsupervised OE and supervised OE are equal", "slides",
+                   f"CIFAR-10 at 2^21: HSC ≈ BCE (figure); table: HSC {_REF['HSC']}, BCE {_REF['BCE']}",
+                   eq.text() + seen_text, "BCE − HSC within ± 2 at the largest size (TOST, α 0.05)",
+                   claims.equal(eq)),
+        claims.row("on ImageNet one-vs-rest, classifiers trained against just 64 random natural images outperform "
+                   "the state of the art", "abstract; §1; slides (\"64 OE samples is enough\")",
+                   "ImageNet-30, 30 classes × 5 seeds, ImageNet-22K OE", "ImageNet-30 run" if imagenet else
+                   "ImageNet-30 not in this build", "BCE at 64 − the unsupervised state of the art > 0",
+                   _absent("no unsupervised state-of-the-art run on ImageNet-30" if imagenet else
+                           "ImageNet-30 and ImageNet-22K absent"))])
 
 
 def blur_claims(df: pd.DataFrame) -> pd.DataFrame:
-    """The blurring chapter's claims: AUC falls as the OE images are blurred, HSC less than BCE."""
-    m, s = class_means(df, ["objective", "blur"]), spread(df)
-    u = unit(s, df["normal_class"].nunique())
-    sig = sorted(df["blur"].unique())
-    drop = {o: float(m[o][sig[0]] - m[o][sig[-1]]) if o in m.index.get_level_values(0) else float("nan")
-            for o in ("hsc", "bce")}
-    less = drop["bce"] - drop["hsc"]
-    return report.claims_table([
-        report.claim(f"AUC falls as the OE images are blurred (blur σ up to {sig[-1]:g})",
-                     f"drop from σ {sig[0]:g} to {sig[-1]:g}: HSC {drop['hsc']:+.1f}, BCE {drop['bce']:+.1f} "
-                     f"({_noise(s, u)})",
-                     "reproduced: both drop by >= 2 u; partly: one of them",
-                     _verdict(all(d >= 2 * u for d in drop.values()), any(d >= 2 * u for d in drop.values()), u)),
-        report.claim("HSC degrades less than BCE under blurring",
-                     f"BCE's drop minus HSC's: {less:+.1f} ({_noise(s, u)})",
-                     "reproduced: HSC's drop smaller by >= 2 u; partly: smaller by less",
-                     _verdict(less >= 2 * u, less > 0, u))])
+    """The blurring chapter's claims (HSC and BCE at each blur σ; HSC without OE as the reference)."""
+    cur = df[df["blur"].notna()] if "blur" in df else df.iloc[:0]
+    sig = sorted(cur["blur"].unique())
+    top = sig[-1] if sig else 0.0
+    at = lambda o, b: {"objective": o, "blur": float(b)}  # noqa: E731
+    small = 2.0 if 2.0 in sig else (sig[1] if len(sig) > 1 else 0.0)
+    drop = claims.contrast(cur, [(0.5, at(o, 0)) for o in _HB] + [(-0.5, at(o, top)) for o in _HB],
+                           f"drop σ 0 → {top:g}")
+    early = claims.contrast(cur, [(0.5, at(o, 0)) for o in _HB] + [(-0.5, at(o, small)) for o in _HB]
+                            + [(-0.25, at(o, 0)) for o in _HB] + [(0.25, at(o, top)) for o in _HB],
+                            f"drop by σ {small:g} − half the drop to {top:g}")
+    base = df[df["oe_size"] == 0] if "oe_size" in df else df.iloc[:0]
+    frame = pd.concat([cur, base.assign(blur=-1.0)])
+    lost = claims.contrast(frame, [(1.0, at("hsc", 0)), (-1.0, at("hsc", top)), (-0.5, at("hsc", 0)),
+                                   (0.5, {"objective": "hsc", "blur": -1.0})],
+                           f"HSC's OE gain lost at σ {top:g} − half of it")
+    gain0 = claims.contrast(frame, [(1.0, at("hsc", 0)), (-1.0, {"objective": "hsc", "blur": -1.0})], "")
+    left = claims.contrast(frame, [(1.0, at("hsc", top)), (-1.0, {"objective": "hsc", "blur": -1.0})], "")
+    hb = claims.diff(cur, at("hsc", top), at("bce", top), f"HSC − BCE at σ {top:g}")
+    survive = (f"; the OE gain over HSC without OE is {gain0.mean:+.1f} at σ 0 and {left.mean:+.1f} "
+               f"(SE {left.se:.1f}) at σ {top:g}" if gain0.n and left.n else "")
+    return claims.table([
+        claims.row("the abrupt decrease in AUC as the OE samples are blurred (performance drops quickly as "
+                   "small-scale features are removed)", "slides, blur figure; §3.3 (secondary summary)",
+                   "ImageNet-30 at 64 OE samples, CIFAR-10 at 128 (figure)", f"{drop.text()}; {early.text()}",
+                   f"part 1: the drop (HSC and BCE averaged) > 0; part 2, \"abrupt\" (ours): by σ = {small:g} at "
+                   "least half of the drop has happened, the contrast > 0; one-sided paired t, α 0.05; reproduced: "
+                   "both; partly: one", claims.combine(claims.greater(drop), claims.greater(early))),
+        claims.row("the multiscale structure of images makes example anomalies exceptionally informative",
+                   "abstract; slides", "—", lost.text() + survive,
+                   f"ours, to make it testable: blurring to σ {top:g} removes more than half of HSC's OE gain over "
+                   "HSC without OE; the contrast > 0, one-sided paired t, α 0.05",
+                   claims.greater(lost) if len(base) else _absent("HSC without OE not run in this build")),
+        claims.row("with enough blur HSC beats BCE (\"two regimes\")", "§3.3 (secondary summary)",
+                   "figure (numbers not known here)", hb.text(), f"HSC − BCE at σ {top:g} > 0 (one-sided paired t, "
+                   "α 0.05)", claims.greater(hb))])
 
 
 CHAPTERS = (Notebook("cifar10_table", "cifar10_table", "tab", ("dataset", "method"), table_claims),
