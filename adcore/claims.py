@@ -154,9 +154,15 @@ def _decide(p: Paired, bound: float, effect: float | None, said: str | None) -> 
     pv = p.p_above(bound)
     how = (f"p = {pv:.3f} for mean > {bound:+g}; detects ≥ {p.detectable():.1f} above it"
            + (f" ({said} {effect:+.1f})" if said == "the paper's effect" else f" ({said})" if said else ""))
+    return _verdict(pv, p.detectable(), effect, how)
+
+
+def _verdict(pv: float, detect: float, effect: float | None, how: str) -> Decision:
+    """The one decision of every one-sided test: passed at ALPHA; else contradicted (significant the other way)
+    or able to see ``effect``: not reproduced; else not testable for lack of power."""
     if pv < ALPHA:
         return Decision("reproduced", how)
-    if pv > 1 - ALPHA or effect is None or p.detectable() <= effect:
+    if pv > 1 - ALPHA or effect is None or detect <= effect:
         return Decision("not reproduced", how)
     return Decision("not testable", f"the test lacks power: {how}")
 
@@ -189,11 +195,7 @@ def welch_greater(a: Paired, b: Paired, effect: float | None = None) -> Decision
     detect = (stats.t.ppf(1 - ALPHA, dof) + stats.t.ppf(POWER, dof)) * se
     how = (f"difference {d:+.1f} (SE {se:.1f}), p = {pv:.3f}; detects ≥ {detect:.1f}"
            + (f" (paper's effect {effect:+.1f})" if effect is not None else ""))
-    if pv < ALPHA:
-        return Decision("reproduced", how)
-    if pv <= 1 - ALPHA and effect is not None and detect > effect:
-        return Decision("not testable", f"the test lacks power: {how}")
-    return Decision("not reproduced", how)
+    return _verdict(pv, float(detect), effect, how)
 
 
 def combine(*parts: Decision) -> Decision:

@@ -382,7 +382,7 @@ def claims(df: pd.DataFrame) -> pd.DataFrame:
             "abstract; Table 1", f"Fashion-MNIST at γ_l = {small:g}: {effect:+.1f} (secondary)" if effect is not None
             else "—", f"{d.text()} at γ_l = {small:g}", "Deep SAD − Deep SVDD > 0 at the smallest γ_l > 0 run "
             "(one-sided paired t, α 0.05; power judged at the paper's gain)", _claims.greater(d, effect=effect)))
-    rivals = [m for m in ("SSAD (hybrid)", "SSAD", "SemiDGM")]
+    rivals = ("SSAD (hybrid)", "SSAD", "SemiDGM")
     parts = [paired_difference(df, "labelled", "Deep SAD", r, labelled or None) for r in rivals]
     rows.append(_claims.row(
         "Deep SAD is on par with or better than the shallow, hybrid and deep semi-supervised competitors",
