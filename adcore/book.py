@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from .config import parse_value
+from .environment import env
 
 
 
@@ -124,7 +125,7 @@ def execute(profile: str, only: list[str] | None = None, params: dict | None = N
         print(f"[book] executing {nb.name} (profile {profile}) -> {target}", flush=True)
         with tempfile.NamedTemporaryFile("w", suffix=".progress", delete=False) as f:
             progress = Path(f.name)
-        old = os.environ.get("ADCORE_PROGRESS")
+        old = env("ADCORE_PROGRESS")
         os.environ["ADCORE_PROGRESS"] = str(progress)  # the kernel inherits the environment
         watch = _Watch(nb.stem, progress)
         try:

@@ -47,7 +47,7 @@ from torch import nn
 
 from .augment import RECIPES, Augment, make_augment
 from .baselines import OCSVM
-from .config import ConfigError, RunSpec, check_choice, check_common, record_tail
+from .config import ConfigError, RunRecord, RunSpec, check_choice, check_common
 from .data import CHANNELS, N_CLASSES, DATASETS, cached_split, subsample
 from .metrics import detection_metrics
 from .nets import ConvAutoencoder, ResNet18
@@ -414,9 +414,9 @@ def _run(cfg: CLADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
     score_time = time.perf_counter() - t0
     test_y = d["test_y"].numpy()
 
-    return {
-        **cfg.key(),
-        **(m := detection_metrics(test_y, -normality)),  # auc never flipped
+    m = detection_metrics(test_y, -normality)  # auc never flipped
+    return RunRecord(cfg, m, ae_log.train_time + res.time + clf_log.train_time, score_time,
+                     time.perf_counter() - t_start, len(x), len(test_y), d["source"], dev, {
         "auc_seed": float(max(m["auc"], 1 - m["auc"])),  # the seed's flip below 0.5
         "input_mean": list(mean), "input_std": list(std),
         "odin_step_std": cfg.eps * ODIN_SCALE, "odin_step_pixels": list(odin_pixel_step(cfg.eps, std)),
@@ -431,12 +431,9 @@ def _run(cfg: CLADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
         "ae_losses": ae_log.losses, "clf_losses": clf_log.losses,
         "view": _view(codes, classes, res.labels, cfg.n_view, cfg.seed),
         "ae_time": ae_log.train_time, "dec_time": res.time, "clf_time": clf_log.train_time,
-        "score_time": score_time, "train_time": ae_log.train_time + res.time + clf_log.train_time,
-        "test_time": score_time, "wall_time": time.perf_counter() - t_start,
+        "score_time": score_time,
         "cpu_time": time.process_time() - cpu_start,  # process CPU seconds: a load-independent cost measure
-        "n_params": sum(p.numel() for p in clf.parameters()),
-        "n_train": len(x), "n_test": len(test_y), "data_source": d["source"], **record_tail(dev),
-    }
+        "n_params": sum(p.numel() for p in clf.parameters())}).flat()
 
 
 def _view(codes: np.ndarray, classes: np.ndarray, labels: np.ndarray, n: int, seed: int) -> dict[str, list]:
@@ -502,7 +499,6 @@ class OCSVMConfig(RunSpec):
         t0 = time.perf_counter()
         scores = svm.score(test_f)
         test_time = time.perf_counter() - t0
-        return {**self.key(), **detection_metrics(d["test_y"].numpy(), scores), "gamma_value": gamma,
-                "n_support": int(len(svm.model.support_)), "train_time": fit_time, "test_time": test_time,
-                "wall_time": time.perf_counter() - t_start, "n_train": len(train_f), "n_test": len(test_f),
-                "data_source": d["source"], **record_tail(torch.device("cpu"))}
+        return RunRecord(self, detection_metrics(d["test_y"].numpy(), scores), fit_time, test_time,
+                         time.perf_counter() - t_start, len(train_f), len(test_f), d["source"], torch.device("cpu"),
+                         {"gamma_value": gamma, "n_support": int(len(svm.model.support_))}).flat()

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ._version import __version__
+from .environment import data_env
 
 
 class ConfigError(ValueError):
@@ -118,7 +119,6 @@ def check_results(value: Any, name: str = "results") -> None:
 
 def check_data_env() -> None:
     """``$ADCORE_DATA``, when set, must name an existing folder (it is used or fails, as ``data_root``)."""
-    from .data import data_env
     env = data_env()
     if env and not Path(env).is_dir():
         raise ConfigError(f"$ADCORE_DATA={env!r}: no such folder; point it at the data folder or unset it")
@@ -321,9 +321,28 @@ def device_name(dev: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def record_tail(dev: torch.device) -> dict[str, Any]:
-    """What every record ends with: the device, adcore's version, when it finished, and the reproducibility stamp
-    (:func:`adcore.stamp.stamp`: package versions, commit, threads). Never part of the key."""
-    from .stamp import stamp
-    return {**stamp(), "device": device_name(dev), "adcore": __version__,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+@dataclass(frozen=True)
+class RunRecord:
+    """A finished run as the results store keeps it (``flat()``): the configuration's key, the detection metrics
+    of its test scores (:func:`adcore.metrics.detection_metrics`), its times in seconds (in a K-model job its own
+    share), its data sizes and source, the kind's own figures (``extra``), then the device, adcore's version, when
+    it finished and the reproducibility stamp (:func:`adcore.stamp.stamp`: package versions, commit, threads),
+    never part of the key. Every kind of run returns one's ``flat()``, so what every record holds is decided here."""
+    spec: RunSpec
+    metrics: dict[str, float]
+    train_time: float
+    test_time: float
+    wall_time: float
+    n_train: int
+    n_test: int
+    data_source: str
+    device: torch.device
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def flat(self) -> dict[str, Any]:
+        from .stamp import stamp
+        return {**self.spec.key(), **self.metrics, "train_time": float(self.train_time),
+                "test_time": float(self.test_time), "wall_time": float(self.wall_time), "n_train": int(self.n_train),
+                "n_test": int(self.n_test), "data_source": self.data_source, **self.extra, **stamp(),
+                "device": device_name(self.device), "adcore": __version__,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}

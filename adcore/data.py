@@ -38,6 +38,8 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from .environment import data_env, env
+
 DATASETS = ("mnist", "fmnist", "cifar10", "cifar100", "emnist-letters", "gtsrb", "tiny-imagenet", "imagenet30")
 N_CLASSES = {"mnist": 10, "fmnist": 10, "cifar10": 10, "cifar100": 100, "emnist-letters": 26, "gtsrb": 43,
               "tiny-imagenet": 200, "imagenet30": 30}
@@ -105,15 +107,9 @@ class ADSplit:
     source: str = ""
 
 
-def data_env() -> str | None:
-    """``$ADCORE_DATA``: the one place any module reads the data root from the environment (the datasets', the OE
-    sources', the tabular sets'; a given ``root`` / ``data_root`` / ``oe_root`` wins everywhere)."""
-    return os.environ.get("ADCORE_DATA") or None
-
-
 def cache_dir() -> Path:
     """Where downloads and decoded arrays go: ``$ADCORE_CACHE`` or ``~/.cache/adcore``."""
-    return Path(os.environ.get("ADCORE_CACHE") or Path.home() / ".cache" / "adcore")
+    return Path(env("ADCORE_CACHE") or Path.home() / ".cache" / "adcore")
 
 
 def _check_name(name: str) -> None:

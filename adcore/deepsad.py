@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from .baselines import BASELINES, make_baseline, semidgm_spec, torch_threads
-from .config import RunSpec, check_choice, check_common, record_tail
+from .config import RunRecord, RunSpec, check_choice, check_common
 from .data import N_CLASSES, cached_images, data_env, subsample
 from .metrics import detection_metrics
 from .nets import make_sad_net, mlp_for, n_params, sad_net_for
@@ -83,7 +83,8 @@ class SADConfig(RunSpec):
     KEY_VERSION = 2
 
     dataset: str = "fmnist"  # an image dataset (fmnist, mnist, cifar10) or a tabular one (sk-wdbc, sk-wine, ODDS)
-    normal_class: int = 0  # images: the normal class (one-vs-rest); tabular sets have one normal class
+    # images: the normal class (one-vs-rest) or a tuple of them (CLAD's super-categories); tabular sets have one
+    normal_class: int | tuple[int, ...] = 0
     method: str = "deepsad"
     hybrid: bool = False  # baselines on the pretrained autoencoder's codes
     ratio_known_normal: float = 0.0
@@ -118,13 +119,19 @@ class SADConfig(RunSpec):
     seed: int = 0
     data_root: str | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.normal_class, list):  # as JSON gives it back: a tuple, so that the data cache can key on it
+            object.__setattr__(self, "normal_class", tuple(self.normal_class))
+        super().__post_init__()
+
     def validate(self) -> None:
         check_choice("method", self.method, METHODS)
         check_choice("transfer", self.transfer, TRANSFERS)
         check_choice("selection", self.selection, SELECTIONS)
         check_common(self, positive=("epochs", "ae_epochs", "batch_size", "dgm_epochs"),
                      rates=("lr", "ae_lr", "dgm_lr"), fractions=("ratio_known_normal", "ratio_known_outlier",
-                                                                 "ratio_pollution", "nu"))
+                                                                 "ratio_pollution", "nu"),
+                     classes=None if is_tabular(self.dataset) else N_CLASSES.get(self.dataset))
 
     def canonical(self) -> "SADConfig":
         """The same computation with every unused field at its default (see the module docstring)."""
@@ -179,7 +186,7 @@ class SADData:
 
 
 @lru_cache(maxsize=8)
-def _data(dataset: str, normal_class: int, rkn: float, rko: float, rp: float, n_known: int,
+def _data(dataset: str, normal_class: int | tuple[int, ...], rkn: float, rko: float, rp: float, n_known: int,
           known_class: int | None, preprocess: str, n_train: int | None, n_test: int | None, seed: int,
           root: str | None, env: str | None = None) -> SADData:
     """``env``: ``$ADCORE_DATA`` at the call, part of the cache key (the images found may differ with it)."""
@@ -192,8 +199,9 @@ def _data(dataset: str, normal_class: int, rkn: float, rko: float, rp: float, n_
     else:
         tr, te = cached_images(dataset, "train", root), cached_images(dataset, "test", root)
         train_x, train_labels, source = tr.x, tr.y.numpy(), tr.source
-        normal, outliers = [normal_class], [c for c in range(N_CLASSES[dataset]) if c != normal_class]
-        test_x, test_y = te.x, (te.y.numpy() != normal_class).astype(np.int64)
+        normal = list(normal_class) if isinstance(normal_class, (tuple, list)) else [normal_class]
+        outliers = [c for c in range(N_CLASSES[dataset]) if c not in normal]
+        test_x, test_y = te.x, (~np.isin(te.y.numpy(), normal)).astype(np.int64)
     known = known_classes(outliers, n_known, known_class, seed)
     s = make_semisupervised(train_labels, normal, outliers, known, rkn, rko, rp, seed, n_normal=n_train)
     keep = subsample(len(test_x), n_test, seed, test_y)
@@ -278,11 +286,6 @@ def _test10(test_y: np.ndarray, seed: int) -> np.ndarray:
     return np.concatenate([norm, out])
 
 
-def _metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
-    """``auc`` and the other detection metrics (:mod:`adcore.metrics`); FloatingPointError for non-finite scores."""
-    return detection_metrics(y, s)
-
-
 def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
     t_start = time.perf_counter()
     data = load(cfg)
@@ -342,21 +345,9 @@ def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
         extra["selection"] = model.selected.get("criterion")
     test_time = time.perf_counter() - t1
     c = data.counts
-    return {
-        **cfg.key(),
-        **_metrics(data.test_y, scores),
-        "train_time": train_time,
-        "test_time": test_time,
-        "wall_time": time.perf_counter() - t_start,
-        "n_train": int(len(data.train_semi)),
-        "n_known_normal": c.known_normal,
-        "n_unlabelled_normal": c.unlabelled_normal,
-        "n_pollution": c.unlabelled_outlier,
-        "n_known_outlier": c.known_outlier,
-        "known_classes": list(data.known_classes),
-        "n_test": int(len(data.test_y)),
-        "data_source": data.source,
-        "test_anomaly_ratio": float(np.mean(data.test_y)),
-        **extra,
-        **record_tail(dev),
-    }
+    return RunRecord(cfg, detection_metrics(data.test_y, scores), train_time, test_time,
+                     time.perf_counter() - t_start, len(data.train_semi), len(data.test_y), data.source, dev, {
+                         "n_known_normal": c.known_normal, "n_unlabelled_normal": c.unlabelled_normal,
+                         "n_pollution": c.unlabelled_outlier, "n_known_outlier": c.known_outlier,
+                         "known_classes": list(data.known_classes),
+                         "test_anomaly_ratio": float(np.mean(data.test_y)), **extra}).flat()

@@ -20,13 +20,14 @@ from torch.utils.data import Dataset
 
 from . import geo
 from .augment import RECIPES, Augment, default_recipe, make_augment
-from .config import ConfigError, RunSpec, check_choice, check_common, check_range, record_tail
+from .config import ConfigError, RunRecord, RunSpec, check_choice, check_common, check_range
 from .data import N_CLASSES, DATASETS, cached_split, subsample
 from .metrics import detection_metrics
 from .nets import DEFAULT_REP_DIM, NETS, make_net, n_params, net_for_shape
 from .objectives import GEO_OBJECTIVES, HSC_NORMS, OBJECTIVES, GEOLoss, Objective, make_objective
 from .oe import OE_SOURCES, LazyImages, NaturalCrops, make_oe
-from .train import TrainLog, make_generator, pick_device, score, score_many, seed_everything, train, train_many
+from .train import (Model, Schedule, TrainLog, make_generator, pick_device, score, score_many, seed_everything,
+                    train_many)
 
 STREAMED_OE = ("tinyimages", "imagenet22k")  # OE sources that return a Dataset: a run of the whole source trains alone
 
@@ -98,9 +99,10 @@ class RunConfig(RunSpec):
         ``amp`` changes results slightly and is recorded."""
         p = prepare(self, device)
         try:
-            log = train(p.net, p.objective, p.train_x, p.oe, targets=p.targets, augment=p.augment, device=p.device,
-                        progress=progress, generator=make_generator(p.device, p.rng_seed), amp=amp,
-                        channels_last=channels_last, compile=compile, **train_kwargs(self))
+            (log,) = train_many([Model(p.net, p.objective, p.train_x, p.oe, p.targets, self.blur,
+                                       generator=make_generator(p.device, p.rng_seed))], schedule(self),
+                                augment=p.augment, device=p.device, mode="loop", progress=progress, amp=amp,
+                                channels_last=channels_last, compile=compile)
         except FloatingPointError as e:
             raise FloatingPointError(f"run {self.describe()}: {e}") from e
         return finish(p, log, amp, channels_last=channels_last)
@@ -141,11 +143,10 @@ class RunConfig(RunSpec):
         dev = pick_device(device)
         shared: dict[tuple, Any] = {}
         preps = [prepare(cfg, dev, shared) for cfg in configs]
-        logs = train_many([p.net for p in preps], [p.objective for p in preps], [p.train_x for p in preps],
-                          [p.oe for p in preps] if preps[0].oe is not None else None, augment=preps[0].augment,
-                          device=dev, generators=[make_generator(dev, p.rng_seed) for p in preps],
-                          progress=progress, mode=mode, keep_going=True, amp=amp, channels_last=channels_last,
-                          compile=compile, **{**train_kwargs(preps[0].cfg), "oe_blur": [p.cfg.blur for p in preps]})
+        logs = train_many([Model(p.net, p.objective, p.train_x, p.oe, blur=p.cfg.blur,
+                                 generator=make_generator(dev, p.rng_seed)) for p in preps], schedule(preps[0].cfg),
+                          augment=preps[0].augment, device=dev, progress=progress, mode=mode, keep_going=True,
+                          amp=amp, channels_last=channels_last, compile=compile)
         ok = [i for i, log in enumerate(logs) if not log.error]
         t0 = time.perf_counter()
         scores = score_many([preps[i].net for i in ok], [preps[i].objective for i in ok],
@@ -171,10 +172,10 @@ def objective_kwargs(cfg: RunConfig) -> dict[str, Any]:
     return {}
 
 
-def train_kwargs(cfg: RunConfig) -> dict[str, Any]:
-    """The trainer's settings for ``cfg``."""
-    return dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                milestones=cfg.milestones, oe_blur=cfg.blur)
+def schedule(cfg: RunConfig) -> Schedule:
+    """The trainer's schedule for ``cfg`` (its blur is each model's own: ``Model.blur``)."""
+    return Schedule(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                    milestones=tuple(cfg.milestones))
 
 
 def train_size(cfg: RunConfig, n: int) -> int:
@@ -297,24 +298,11 @@ def finish(p: Prepared, log: TrainLog, amp: bool = False, scores: np.ndarray | N
         scores = score(p.net, p.objective, p.test_x, p.augment, p.device, channels_last=channels_last)
         test_time = time.perf_counter() - t0
     test_time = float(test_time or 0.0)
-    return {
-        **p.cfg.key(),
-        **detection_metrics(p.test_y.numpy(), scores),  # auc, aupr_in, aupr_out, fpr95, detection_error
-        "train_time": log.train_time,
-        "test_time": test_time,
-        "prep_time": p.prep_time,
-        "wall_time": p.prep_time + log.train_time + test_time,
-        "images_per_s": log.images_per_s,
-        "final_loss": log.losses[-1] if log.losses else None,
-        "losses": log.losses,
-        "n_params": n_params(p.net),
-        "n_train": len(p.train_x if p.geo_fit is None else p.geo_fit),  # normal images (GEO trains on T copies)
-        "n_test": len(p.test_x),
-        "n_oe": 0 if p.oe is None else len(p.oe),
-        "data_source": p.data_source,
-        "oe_note": p.oe_note,
-        "models_in_step": log.models,
-        "amp": amp,
-        "layout": log.layout,  # rounding-level differences between layouts: say which one trained
-        **record_tail(p.device),
-    }
+    return RunRecord(  # n_train: normal images (GEO trains on T copies of them)
+        p.cfg, detection_metrics(p.test_y.numpy(), scores), log.train_time, test_time,
+        p.prep_time + log.train_time + test_time, len(p.train_x if p.geo_fit is None else p.geo_fit), len(p.test_x),
+        p.data_source, p.device, {
+            "prep_time": p.prep_time, "images_per_s": log.images_per_s,
+            "final_loss": log.losses[-1] if log.losses else None, "losses": log.losses, "n_params": n_params(p.net),
+            "n_oe": 0 if p.oe is None else len(p.oe), "oe_note": p.oe_note, "models_in_step": log.models,
+            "amp": amp, "layout": log.layout}).flat()  # layout: rounding-level differences; say which trained

@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterable, Sequence
 import pandas as pd
 
 from .config import ConfigError, RunSpec, check_choice, check_device, check_results
+from .environment import ENV, env
 
 # Default K per job. CUDA: an upper bound; the trainer trains as many of a job's models at once as fit in the GPU's
 # free memory (adcore.train.models_that_fit, ~270 LeNets of CIFAR-10 at batch 128 + 128 on a 141 GB GPU) and the rest
@@ -286,7 +287,7 @@ class _Progress:
 
     def __init__(self, total: int, enabled: bool, desc: str, callback: Callable[[int, int], Any] | None = None):
         self.total, self.n, self.failed, self.callback, self.bar = total, 0, 0, callback, None
-        self.file = os.environ.get("ADCORE_PROGRESS")
+        self.file = env("ADCORE_PROGRESS")
         if enabled and total:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=total, desc=desc, unit="run", smoothing=0.05)
@@ -373,7 +374,7 @@ def _quick_helper_imports():
     instance that adcore starts get a stand-in module that declines to load (jsonschema then skips that check).
     ``ADCORE_RAY_SHIM=0`` turns this off."""
     global _SHIM_DIR
-    if os.environ.get("ADCORE_RAY_SHIM", "1") == "0" or importlib.util.find_spec("rfc3987_syntax") is None:
+    if env("ADCORE_RAY_SHIM") == "0" or importlib.util.find_spec("rfc3987_syntax") is None:
         yield
         return
     if _SHIM_DIR is None or not Path(_SHIM_DIR).is_dir():
@@ -407,7 +408,7 @@ def init_ray(address: str | None = None, **kwargs: Any) -> bool:
     ray = _import_ray()
     if ray.is_initialized():
         return False
-    if address or os.environ.get("RAY_ADDRESS"):
+    if address or env("RAY_ADDRESS"):
         ray.init(address=address, **kwargs)
     else:
         kwargs.setdefault("include_dashboard", False)
@@ -423,14 +424,14 @@ def _ray(jobs, store, device, retries, progress, result, opts, address, gpus_per
         if gpus_per_run is None:
             gpus_per_run = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         # Data locations set in the driver's environment travel with the tasks.
-        env = {k: v for k, v in os.environ.items() if k.startswith("ADCORE_") and k != "ADCORE_RAY_SHIM"}
+        env_ = {k: env(k) for k in ENV if k.startswith("ADCORE_") and k != "ADCORE_RAY_SHIM" and env(k)}
         task = ray.remote(run_job).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)
         store_path = str(store.path.resolve())
         jobs_of: dict[Any, list[RunSpec]] = {}
         warned = False
 
         def submit(job):
-            ref = task.remote(job, store_path, device, env, max(1, int(cpus_per_run)), opts)
+            ref = task.remote(job, store_path, device, env_, max(1, int(cpus_per_run)), opts)
             jobs_of[ref] = job
             return ref
 

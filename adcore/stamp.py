@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import os
 import platform
 import subprocess
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import torch
 
 from ._version import __version__
+from .environment import env
 
 PACKAGES = ("torch", "numpy", "scikit-learn", "pandas", "pillow")
 _REPO = Path(__file__).resolve().parent.parent
@@ -53,8 +53,8 @@ def stamp(device_name: str | None = None) -> dict[str, Any]:
     """``versions``, ``commit``, ``threads`` (torch's intra-op threads; ``OMP_NUM_THREADS`` when set) and, when
     given, ``device``: flat keys for a record."""
     out: dict[str, Any] = {"versions": versions(), "commit": commit(), "threads": torch.get_num_threads()}
-    if os.environ.get("OMP_NUM_THREADS"):
-        out["omp_num_threads"] = os.environ["OMP_NUM_THREADS"]
+    if env("OMP_NUM_THREADS"):
+        out["omp_num_threads"] = env("OMP_NUM_THREADS")
     if device_name is not None:
         out["device"] = device_name
     return out

@@ -36,6 +36,7 @@ one vmapped pass over the test set.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import random
@@ -50,7 +51,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .augment import Augment, blur_groups, cat_params, make_augment
+from .augment import Augment, blur_groups, make_augment
+from .environment import env
 from .objectives import Objective
 
 MODES = ("auto", "vmap", "loop")
@@ -154,7 +156,7 @@ def resolve_layout(channels_last: bool | str | None, nets: Sequence[nn.Module], 
     every net is :func:`nhwc_safe`. On CUDA "auto" is NCHW (cuDNN's choice is measured by bench/gpu.py instead)."""
     choice = check_layout(channels_last)
     if choice is None:
-        choice = check_layout(os.environ.get(LAYOUT_ENV) or None, LAYOUT_ENV)
+        choice = check_layout(env(LAYOUT_ENV), LAYOUT_ENV)
     if choice is not None:
         return choice and image
     return device.type == "cpu" and mode == "loop" and image and all(nhwc_safe(n) for n in nets)
@@ -314,19 +316,55 @@ def _pool(tensors: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.
     return torch.cat([p.to(device) for p in parts]), [first[id(t)] for t in tensors]
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """The optimisation every model of a job shares: ``epochs`` passes of len(x) // batch_size steps over a fresh
+    order of the training data (the remainder dropped: the seed's DataLoader with shuffle and drop_last), each step
+    ``batch_size`` training plus ``oe_batch_size`` OE images (None: the batch size; the seed's 128 + 128), Adam
+    (``lr``, ``weight_decay``) with MultiStepLR (``milestones``, ``gamma``) stepped per epoch. A RunConfig's is
+    :func:`adcore.experiment.schedule`."""
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 5e-7
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    oe_batch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model of a job and what it learns from. ``net`` is trained in place; ``objective`` is its own instance
+    (it may hold a centre or a radius); ``x`` its training data with ``targets`` (None: all 0 = normal); ``oe`` its
+    OE pool, a tensor or an ``adcore.oe.LazyImages`` (pass the same object to models that share a pool: it is
+    stored on the device once), or None for every model of the job; ``blur`` the Gaussian blur sigma of its OE
+    images (applied in the batch pipeline where the seed applies it, see ``Augment.apply``). Its random draws come
+    from ``generator``, else from one seeded with ``seed``, else from one seeded by a draw from the global RNG."""
+    net: nn.Module
+    objective: Objective
+    x: torch.Tensor
+    oe: torch.Tensor | Dataset | None = None
+    targets: torch.Tensor | None = None
+    blur: float = 0.0
+    seed: int | None = None
+    generator: torch.Generator | None = None
+
+
 def train(net: nn.Module, objective: Objective, x: torch.Tensor, oe: torch.Tensor | Dataset | None = None, *,
           targets: torch.Tensor | None = None, seed: int | None = None, generator: torch.Generator | None = None,
-          device: str | torch.device | None = None, **kw) -> TrainLog:
+          device: str | torch.device | None = None, blur: float = 0.0, **kw) -> TrainLog:
     """Train ``net`` in place on training data ``x`` (targets default to 0 = normal) plus OE samples (target
-    ``objective.oe_target``): :func:`train_many` with one model. Random draws come from ``generator`` (on
-    ``device``), else from one seeded with ``seed`` (which also seeds the global RNGs), else from one seeded by a
-    draw from the global RNG. Raises ``FloatingPointError`` when the loss becomes non-finite."""
+    ``objective.oe_target``): :func:`train_many` with one model. ``kw``: the :class:`Schedule`'s fields and
+    train_many's options. Random draws come from ``generator`` (on ``device``), else from one seeded with ``seed``
+    (which also seeds the global RNGs), else from one seeded by a draw from the global RNG. Raises
+    ``FloatingPointError`` when the loss becomes non-finite."""
     if seed is not None:
         seed_everything(seed)
     device = pick_device(device)
     gen = generator if generator is not None else make_generator(device, seed)
-    return train_many([net], [objective], [x], None if oe is None else [oe], targets=[targets], device=device,
-                      generators=[gen], mode="loop", **kw)[0]
+    plan = Schedule(**{k: kw.pop(k) for k in SCHEDULE_FIELDS if k in kw})
+    return train_many([Model(net, objective, x, oe, targets, blur, generator=gen)], plan, device=device, mode="loop",
+                      **kw)[0]
 
 
 def resolve_mode(mode: str, device: torch.device, k_models: int) -> str:
@@ -396,98 +434,99 @@ def _nbytes(tensors: Sequence) -> int:
     return sum(t.numel() * t.element_size() for t in seen.values())
 
 
-def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: torch.Tensor | Sequence[torch.Tensor],
-               oes: torch.Tensor | Dataset | Sequence[torch.Tensor | Dataset | None] | None = None, *,
-               targets: Sequence[torch.Tensor | None] | None = None, augment: str | Augment = "none",
-               epochs: int = 10, batch_size: int = 128, oe_batch_size: int | None = None, lr: float = 1e-3,
-               weight_decay: float = 5e-7, milestones: tuple[int, ...] = (), gamma: float = 0.1,
-               device: str | torch.device | None = None, seeds: Sequence[int] | None = None,
-               generators: Sequence[torch.Generator] | None = None, progress: bool = True, mode: str = "auto",
-               amp: bool = False, channels_last: bool | str | None = None, compile: bool = False,
-               keep_going: bool = False, oe_blur: float | Sequence[float] = 0.0, oe_workers: int | None = None,
-               max_models: int | None = None) -> list[TrainLog]:
-    """Train K = len(nets) models in place, in the same steps; model k as
-    ``train(nets[k], objectives[k], xs[k], oes[k], targets=targets[k], seed=seeds[k], ...)`` would (or with
-    ``generator=generators[k]``; without either, generator k is seeded by a draw from the global RNG, in order).
+SCHEDULE_FIELDS = tuple(f.name for f in dataclasses.fields(Schedule))
 
-    ``xs``/``oes``: one tensor for all models or one per model (pass the same tensor object for models that share a
-    pool: it is stored on the device once); an OE pool may also be an ``adcore.oe.LazyImages`` (images made when
-    drawn: light ones in this process, heavy ones by ``oe_workers`` DataLoader workers, default
-    :func:`default_workers`). ``oe_blur``: Gaussian blur sigma of the OE images, one for all models or one per model
-    (applied in the batch pipeline where the seed applies it, see ``Augment.apply``). All models need the same
-    batch size and number of steps per epoch, and either all or none an OE pool. One epoch = len(x) // batch_size
-    steps over a fresh order of the training data, the remainder dropped (the seed's DataLoader with shuffle and
-    drop_last); Adam with MultiStepLR per epoch. ``mode``: "vmap", "loop" or "auto" (see the module docstring). ``amp``: bf16 autocast of the forward
-    pass (losses in fp32); ``channels_last``: NHWC memory format, True/"on",
-    False/"off" or None/"auto" (:func:`resolve_layout`: on a CPU model by model, for nets that are
-    :func:`nhwc_safe`, i.e. the LeNets; results equal up to float rounding); ``compile``: ``torch.compile``.
-    ``keep_going``: a model whose loss becomes non-finite gets ``log.error`` and stops instead of stopping the
-    job with ``FloatingPointError``. ``max_models``: train at most this many at once (the models are split into
-    consecutive chunks trained one after the other, each as it would be alone); None: on CUDA as many as
+
+@dataclass(frozen=True)
+class _Job:
+    """What train_many resolved once for all its chunks: the device, mode, layout and the shared step shape."""
+    augment: Augment
+    device: torch.device
+    mode: str
+    channels_last: bool
+    amp: bool
+    compile: bool
+    keep_going: bool
+    oe_workers: int
+    progress: bool
+    bs: int
+    steps: int
+    oe_bs: int
+
+
+def train_many(models: Sequence[Model], schedule: Schedule = Schedule(), *, augment: str | Augment = "none",
+               device: str | torch.device | None = None, mode: str = "auto", amp: bool = False,
+               channels_last: bool | str | None = None, compile: bool = False, keep_going: bool = False,
+               oe_workers: int | None = None, max_models: int | None = None, progress: bool = True) -> list[TrainLog]:
+    """Train K = len(models) models in place, in the same steps, model k as ``train`` would train it alone
+    (:class:`Model`: its network, objective, data, OE pool, blur and random stream) under one :class:`Schedule`.
+
+    All models need the same batch size and number of steps per epoch, and either all or none an OE pool.
+    ``mode``: "vmap", "loop" or "auto" (see the module docstring). ``amp``: bf16 autocast of the forward pass
+    (losses in fp32); ``channels_last``: NHWC memory format, True/"on", False/"off" or None/"auto"
+    (:func:`resolve_layout`: on a CPU model by model, for nets that are :func:`nhwc_safe`, i.e. the LeNets; results
+    equal up to float rounding); ``compile``: ``torch.compile``. ``keep_going``: a model whose loss becomes
+    non-finite gets ``log.error`` and stops instead of stopping the job with ``FloatingPointError``. ``oe_workers``:
+    DataLoader workers for heavy lazy OE pools (default :func:`default_workers`). ``max_models``: train at most this
+    many at once (consecutive chunks one after the other, each as it would be alone); None: on CUDA as many as
     :func:`models_that_fit` the free memory, on a CPU all. Returns one :class:`TrainLog` per model; its times are
     the job's share per model (job time / K of its chunk), so ``images_per_s`` is the job's throughput."""
-    given = dict(locals())  # the arguments, for the chunks below (each passes them on, its models' parts sliced)
-    k_models = len(nets)
+    models = list(models)
+    k_models = len(models)
     if k_models == 0:
         raise ValueError("no models to train")
-    if len(objectives) != k_models:
-        raise ValueError(f"{len(objectives)} objectives for {k_models} models")
-    if len({id(o) for o in objectives}) != k_models:
+    if len({id(m.objective) for m in models}) != k_models:
         raise ValueError("every model needs its own objective instance (they hold per-model state)")
     if max_models is not None and max_models < 1:
         raise ValueError(f"max_models must be at least 1, got {max_models}")
     device = pick_device(device)
     mode = resolve_mode(mode, device, k_models)
-    xs, oes, tgts = _as_list(xs, k_models, "training sets"), _as_list(oes, k_models, "OE sets"), \
-        _as_list(targets, k_models, "target sets")
-    if generators is not None:
-        gens = list(generators)
-    elif seeds is not None:
-        gens = [make_generator(device, s) for s in seeds]
-    else:
-        gens = [make_generator(device) for _ in range(k_models)]
-    if len(gens) != k_models:
-        raise ValueError(f"{len(gens)} generators/seeds for {k_models} models")
+    gens = [m.generator if m.generator is not None else make_generator(device, m.seed) for m in models]
     if len({id(g) for g in gens}) != k_models:
         raise ValueError("every model needs its own generator (its draws must not depend on the other models)")
-    augment = make_augment(augment)
-
-    # ---- data: every distinct pool once on the device, one gather per step for all models
+    xs, tgts, oes = [m.x for m in models], [m.targets for m in models], [m.oe for m in models]
     if any(len(x) == 0 for x in xs):
         raise ValueError("no training data")
     if len({(x.dtype, tuple(x.shape[1:])) for x in xs}) != 1:
         raise ValueError("all training sets need the same dtype and sample shape")
+    batch_size = schedule.batch_size
     bss = {min(batch_size, len(x)) for x in xs}
     steps_set = {len(x) // min(batch_size, len(x)) for x in xs}
     if len(bss) != 1 or len(steps_set) != 1:
         raise ValueError(f"models must share batch size and steps per epoch; got batch sizes {sorted(bss)} and "
                          f"steps {sorted(steps_set)} (training set sizes {sorted({len(x) for x in xs})})")
-    bs, steps = bss.pop(), steps_set.pop()
-    sample_shape = tuple(xs[0].shape[1:])
-    channels_last = resolve_layout(channels_last, nets, device, mode, image=len(sample_shape) == 3)
     for x, t in zip(xs, tgts):
         if t is not None and len(t) != len(x):
             raise ValueError(f"{len(t)} targets for {len(x)} training samples")
     has_oe = oes[0] is not None
     if any((o is not None) != has_oe for o in oes):
         raise ValueError("either every model has an OE pool or none has")
-    oe_bs = oe_batch_size or bs
-    sigmas = [float(v) for v in (oe_blur if isinstance(oe_blur, (list, tuple)) else [oe_blur] * k_models)]
-    if len(sigmas) != k_models:
-        raise ValueError(f"{len(sigmas)} blur sigmas for {k_models} models")
-    n_batch = bs + (oe_bs if has_oe else 0)
-
+    if has_oe and any(len(o) == 0 for o in oes):
+        raise ValueError("empty OE set: pass oe=None to train without Outlier Exposure")
+    bs = bss.pop()
+    oe_bs = schedule.oe_batch_size or bs
+    sample_shape = tuple(xs[0].shape[1:])
+    job = _Job(make_augment(augment), device, mode,
+               resolve_layout(channels_last, [m.net for m in models], device, mode, image=len(sample_shape) == 3),
+               amp, compile, keep_going, default_workers() if oe_workers is None else oe_workers, progress, bs,
+               steps_set.pop(), oe_bs)
     if max_models is None:
         max_models = k_models if device.type != "cuda" else models_that_fit(
-            step_bytes(nets[0], sample_shape, n_batch), _nbytes([*xs, *tgts, *oes]), device=device)
-    if k_models > max_models:  # chunks one after the other; each model trains as it would alone
-        per_model = dict(nets=nets, objectives=objectives, xs=xs, oes=oes if has_oe else None, targets=tgts,
-                         generators=gens, oe_blur=sigmas)
-        fixed = dict(augment=augment, device=device, mode=mode, channels_last=channels_last, seeds=None,
-                     max_models=max_models)
-        return [log for a in range(0, k_models, max_models) for log in train_many(**{**given, **fixed, **{
-            k: None if v is None else v[a:a + max_models] for k, v in per_model.items()}})]
+            step_bytes(models[0].net, sample_shape, bs + (oe_bs if has_oe else 0)), _nbytes([*xs, *tgts, *oes]),
+            device=device)
+    return [log for a in range(0, k_models, max_models)
+            for log in _train_chunk(models[a:a + max_models], gens[a:a + max_models], schedule, job)]
 
+
+def _train_chunk(models: list[Model], gens: list[torch.Generator], schedule: Schedule, job: _Job) -> list[TrainLog]:
+    """One chunk of :func:`train_many`: its models in the same steps (validated and resolved there)."""
+    nets, objectives, xs, oes, tgts = ([getattr(m, f) for m in models] for f in ("net", "objective", "x", "oe",
+                                                                                 "targets"))
+    sigmas = [float(m.blur) for m in models]
+    k_models, augment, device, mode, channels_last = len(models), job.augment, job.device, job.mode, job.channels_last
+    bs, steps, oe_bs, has_oe = job.bs, job.steps, job.oe_bs, oes[0] is not None
+    sample_shape = tuple(xs[0].shape[1:])
+    n_batch = bs + (oe_bs if has_oe else 0)
     X, x_off = _pool(xs, device)
     tg = [torch.zeros(len(x), dtype=torch.long) if t is None else t for x, t in zip(xs, tgts)]
     T, t_off = _pool(tg, device)
@@ -496,8 +535,6 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
     t_off_t = torch.tensor(t_off, device=device)[:, None]
     blur = None
     if has_oe:
-        if any(len(o) == 0 for o in oes):
-            raise ValueError("empty OE set: pass oe=None to train without Outlier Exposure")
         tensors = [o for o in oes if isinstance(o, torch.Tensor)]
         if any(o.dtype != xs[0].dtype or tuple(o.shape[1:]) != sample_shape for o in tensors) or any(
                 tuple(o.shape) != sample_shape for o in oes if not isinstance(o, torch.Tensor)):
@@ -520,7 +557,7 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
                                        channels_last=channels_last).mean(0))
 
     normal_streams = [IndexStream(len(x), device, g) for x, g in zip(xs, gens)]
-    workers = default_workers() if oe_workers is None else oe_workers
+    workers = job.oe_workers
     oe_streams = [(_Prefetch(o, oe_bs, workers, g, device), None) if kind == "prefetch" else
                   (IndexStream(len(o), device, g), next(o_off) if kind == "gather" else o)
                   for o, g, kind in zip(oes, gens, kinds)] if has_oe else []
@@ -554,14 +591,16 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
         xb = augment.apply(xb, params, blur)
         return xb.view(k_models, n_batch, *xb.shape[1:]), tb
 
-    forward, modules, opts = _forward(nets, mode, lr, weight_decay, amp, channels_last, compile, device)
+    forward, modules, opts = _forward(nets, mode, schedule.lr, schedule.weight_decay, job.amp, channels_last,
+                                      job.compile, device)
     step_losses = _losses(objectives, mode)
     hooked = [k for k, o in enumerate(objectives) if type(o).after_step is not Objective.after_step]
-    scheds = [torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(milestones), gamma=gamma) for o in opts]
+    scheds = [torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(schedule.milestones), gamma=schedule.gamma)
+              for o in opts]
     logs = [TrainLog(models=k_models, layout="nhwc" if channels_last else "nchw") for _ in range(k_models)]
     active = list(range(k_models))
-    bar = tqdm(range(epochs), desc=f"train {objectives[0].name}" if k_models == 1 else
-               f"train {k_models} models ({mode})", disable=not progress, leave=False)
+    bar = tqdm(range(schedule.epochs), desc=f"train {objectives[0].name}" if k_models == 1 else
+               f"train {k_models} models ({mode})", disable=not job.progress, leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
         totals = torch.zeros(k_models, device=device)
@@ -590,7 +629,7 @@ def train_many(nets: Sequence[nn.Module], objectives: Sequence[Objective], xs: t
         for k in list(active):
             if not math.isfinite(means[k]):
                 msg = f"loss became {means[k]} in epoch {epoch}; lower the learning rate or check inputs"
-                if not keep_going:
+                if not job.keep_going:
                     raise FloatingPointError(msg if k_models == 1 else f"model {k}: {msg}")
                 logs[k].error = msg
                 active.remove(k)

@@ -54,7 +54,8 @@ import torch
 from adcore import train as trainer
 from adcore.nets import make_net
 from adcore.objectives import make_objective
-from adcore.train import pick_device, score, score_many, step_bytes, models_that_fit, train, train_many
+from adcore.train import (SCHEDULE_FIELDS, Model, Schedule, pick_device, score, score_many, step_bytes,
+                          models_that_fit, train, train_many)
 
 # sklearn and adcore.runner (pandas) are imported where used: a worker process of a several-process figure needs
 # neither, and starts faster without them.
@@ -81,6 +82,14 @@ def sizes(smoke: bool) -> dict[str, Any]:
 
 def _images(n: int, seed: int, shape=(3, 32, 32)) -> torch.Tensor:
     return torch.randint(0, 256, (n, *shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def _many(models, xs, oe, seeds, **kw):
+    """train_many over (net, objective) pairs: one training set per model or one for all, one shared OE pool; ``kw``:
+    the Schedule's fields and train_many's options."""
+    xs = xs if isinstance(xs, list) else [xs] * len(models)
+    plan = Schedule(**{f: kw.pop(f) for f in SCHEDULE_FIELDS if f in kw})
+    return train_many([Model(n, o, x, oe, seed=s) for (n, o), x, s in zip(models, xs, seeds)], plan, **kw)
 
 
 def _sync(dev: torch.device) -> None:
@@ -177,8 +186,7 @@ def correctness(dev: torch.device, sz: dict) -> dict[str, Any]:
         runs = {}
         for mode in ("loop", "vmap"):
             models = [model(o, i, bias=False, **okw) for o, i, okw in specs]
-            logs = train_many([m[0] for m in models], [m[1] for m in models], normal, oe, seeds=[5, 6, 7],
-                              device=dev, mode=mode, channels_last=False, **kw)  # one layout: only the algorithms differ
+            logs = _many(models, normal, oe, [5, 6, 7], device=dev, mode=mode, channels_last=False, **kw)  # one layout: only the algorithms differ
             scores = score_many([m[0] for m in models], [m[1] for m in models], test_x, device=dev, mode=mode)
             runs[mode] = (models, logs, scores)
         loss_rel = max(abs(a - b) / max(abs(a), 1e-12) for la, lb in zip(runs["loop"][1], runs["vmap"][1])
@@ -198,8 +206,7 @@ def correctness(dev: torch.device, sz: dict) -> dict[str, Any]:
         stats = {}
         for mode in ("loop", "vmap"):
             models = [model("hsc", 0, bias=False) for _ in range(3)]
-            train_many([m[0] for m in models], [m[1] for m in models], normal, oe, seeds=[1, 1, 1], device=dev,
-                       mode=mode, channels_last=False, **{**kw, "epochs": 1})
+            _many(models, normal, oe, [1, 1, 1], device=dev, mode=mode, channels_last=False, **{**kw, "epochs": 1})
             stats[mode] = [{k: v.float().cpu() for k, v in m[0].state_dict().items() if "running_" in k}
                            for m in models]
         names = list(stats["vmap"][0])
@@ -252,9 +259,10 @@ def launches(dev: torch.device, sz: dict) -> list[dict[str, Any]]:
             nets = [make_net("cifar10_lenet", 256) for _ in range(k)]
             objs = [make_objective("hsc") for _ in range(k)]
             xs = [_images(bs * steps, 10 + i) for i in range(k)]
-            counts[steps] = _count(lambda: train_many(nets, objs, xs, [_images(64, 4)] * k, augment="cifar",
-                                                      epochs=1, batch_size=bs, device=dev, seeds=range(k),
-                                                      progress=False, mode=mode, max_models=k), dev)
+            oe = _images(64, 4)
+            counts[steps] = _count(lambda: _many(list(zip(nets, objs)), xs, oe, range(k), augment="cifar", epochs=1,
+                                                 batch_size=bs, device=dev, progress=False, mode=mode,
+                                                 max_models=k), dev)
         per_step = (counts[3] - counts[1]) / 2
         rows.append({"k": k, "mode": mode, "per_step": per_step, "per_step_per_model": per_step / k,
                      "what": "kernel launches" if dev.type == "cuda" else "ATen ops (views left out)"})
@@ -287,9 +295,9 @@ def measure(k: int, dev: torch.device, sz: dict, mode: str = "auto", amp: bool =
             time.sleep(0.01)
     t0 = time.perf_counter()
     with _setting(trainer, "FUSED_ADAM", fused), _setting(torch.backends.cudnn, "benchmark", cudnn_benchmark):
-        logs = train_many(nets, objectives, xs, [oe] * k, augment="cifar", epochs=2, batch_size=bs, device=dev,
-                          seeds=range(k), progress=False, mode=mode, amp=amp, channels_last=channels_last,
-                          compile=compile, max_models=k)
+        logs = _many(list(zip(nets, objectives)), xs, oe, range(k), augment="cifar", epochs=2, batch_size=bs,
+                     device=dev, progress=False, mode=mode, amp=amp, channels_last=channels_last, compile=compile,
+                     max_models=k)
     _sync(dev)
     wall = time.perf_counter() - t0
     epoch_s = logs[0].epoch_times[1] * k  # epoch_times are the job's share per model

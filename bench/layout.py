@@ -27,7 +27,7 @@ import torch
 from adcore.augment import make_augment
 from adcore.nets import ResNet18, make_net
 from adcore.objectives import make_objective
-from adcore.train import forward_all, train_many
+from adcore.train import Model, Schedule, forward_all, train_many
 
 CASES = ("lenet-k1", "lenet-k10", "score", "resnet-w8", "resnet-w64")
 
@@ -55,8 +55,8 @@ def timed(case: str, nhwc: bool, steps: int) -> float:
         nets = [ResNet18(10, 1, width, small_input=True)]
         objs = [make_objective("hsc")]  # the loss costs nothing beside the network
         x, oe = images(128 * steps, (1, 28, 28)), None
-    logs = train_many(nets, objs, x, oe, epochs=1, batch_size=128, seeds=list(range(len(nets))), device=cpu,
-                      mode="loop", channels_last=nhwc, progress=False)
+    logs = train_many([Model(n, o, x, oe, seed=k) for k, (n, o) in enumerate(zip(nets, objs))],
+                      Schedule(epochs=1, batch_size=128), device=cpu, mode="loop", channels_last=nhwc, progress=False)
     return sum(log.train_time for log in logs)  # the job's time (each log holds its 1/K share)
 
 

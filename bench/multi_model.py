@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from adcore.augment import CIFAR_MEAN, CIFAR_STD
 from adcore.nets import make_net
 from adcore.objectives import make_objective
-from adcore.train import pick_device, train, train_many
+from adcore.train import Model, Schedule, pick_device, train, train_many
 
 BATCH = 128
 SHAPE = (3, 32, 32)
@@ -107,8 +107,8 @@ def adcore_many(k: int, steps: int, device: torch.device, mode: str, **opts) -> 
         objectives = [make_objective("hsc") for _ in range(k)]
         xs = [_images(BATCH * steps, 10 + i) for i in range(k)]  # one pool per model, as for 10 classes
         oes = [_images(5000, 4)] * k
-        logs = train_many(nets, objectives, xs, oes, augment="cifar", epochs=1, device=device,
-                          seeds=range(k), progress=False, mode=mode, **opts)
+        logs = train_many([Model(*m, seed=i) for i, m in enumerate(zip(nets, objectives, xs, oes))], Schedule(epochs=1),
+                          augment="cifar", device=device, progress=False, mode=mode, **opts)
         return logs[0].images_per_s
 
     job(min(k, 2), 1)  # warm-up

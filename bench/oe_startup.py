@@ -21,7 +21,7 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 import torch
 from adcore import train
-from adcore.experiment import RunConfig, prepare, train_kwargs
+from adcore.experiment import RunConfig, prepare, schedule
 from adcore.train import make_generator
 cfg = RunConfig(**json.loads(sys.argv[1]))
 t_import, rss_import = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -34,7 +34,7 @@ train.IndexStream.take = spy
 p = prepare(cfg, "cpu")
 t_prep = time.perf_counter()
 train.train(p.net, p.objective, p.train_x, p.oe, augment=p.augment, device=p.device, progress=False,
-            generator=make_generator(p.device, p.rng_seed), **{**train_kwargs(cfg), "epochs": 1})
+            generator=make_generator(p.device, p.rng_seed), blur=cfg.blur, **{**vars(schedule(cfg)), "epochs": 1})
 print(json.dumps({"import_s": t_import, "rss_import_mb": rss_import, "prepare_s": t_prep - t0, "first_step_s": first["t"] - t0, "n_oe": len(p.oe),
                   "pool": type(p.oe).__name__, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

@@ -19,7 +19,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from adcore.deepsad import SADConfig
-from adcore.experiment import RunConfig, prepare, train_kwargs
+from adcore.experiment import RunConfig, prepare, schedule
 from adcore.train import make_generator, score, train
 
 
@@ -47,7 +47,7 @@ def main() -> None:
         if rule == "old":
             old_init(r.net)
         train(r.net, r.objective, r.train_x, r.oe, augment=r.augment, device=r.device, progress=False,
-              generator=make_generator(r.device, r.rng_seed), **train_kwargs(cfg))
+              generator=make_generator(r.device, r.rng_seed), blur=cfg.blur, **vars(schedule(cfg)))
         s = score(r.net, r.objective, r.test_x, r.augment, r.device)
         y, ink = r.test_y.numpy(), r.test_x.float().flatten(1).mean(1).numpy()
         print(f"one-class objective, {rule} init: AUC {100 * roc_auc_score(y, s):.1f}; corr(score, ink) "

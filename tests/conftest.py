@@ -24,3 +24,17 @@ def toy():
     test_x = torch.cat([bars(100, False, 2), bars(100, True, 3)])
     test_y = torch.cat([torch.zeros(100), torch.ones(100)]).long()
     return {"train": bars(384, False, 1), "oe": oe, "test_x": test_x, "test_y": test_y}
+
+
+def many(nets, objectives, xs, oes=None, *, seeds=None, generators=None, blur=0.0, targets=None, **kw):
+    """``adcore.train.train_many`` called with per-model lists (one tensor: the same for every model), as the tests
+    of K-model training write their cases; ``kw``: the Schedule's fields and train_many's options."""
+    from adcore.train import SCHEDULE_FIELDS, Model, Schedule, train_many
+
+    k = len(nets)
+    each = lambda v: list(v) if isinstance(v, (list, tuple)) else [v] * k  # noqa: E731
+    if len(each(xs)) != k or len(each(oes)) != k:
+        raise ValueError(f"{len(each(xs))} training sets / {len(each(oes))} OE sets for {k} models")
+    per = zip(nets, objectives, each(xs), each(oes), each(targets), each(blur), each(seeds), each(generators))
+    plan = Schedule(**{f: kw.pop(f) for f in SCHEDULE_FIELDS if f in kw})
+    return train_many([Model(*m) for m in per], plan, **kw)

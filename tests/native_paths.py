@@ -18,7 +18,7 @@ import torch
 
 from adcore.nets import ResNet18, make_net
 from adcore.objectives import make_objective
-from adcore.train import score, train, train_many
+from adcore.train import Model, Schedule, score, train, train_many
 
 
 def images(n: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -43,8 +43,9 @@ def main(path: str, threads: int) -> None:
     elif path == "vmap-nhwc":
         nets = [make_net("cifar10_lenet", 32) for _ in range(2)]
         x, oe = images(480, (3, 32, 32), 1), images(480, (3, 32, 32), 2)
-        logs = train_many(nets, [make_objective("hsc") for _ in nets], x, oe, epochs=1, batch_size=16, seeds=[0, 1],
-                          device="cpu", mode="vmap", channels_last=True, progress=False)
+        logs = train_many([Model(n, make_objective("hsc"), x, oe, seed=k) for k, n in enumerate(nets)],
+                          Schedule(epochs=1, batch_size=16), device="cpu", mode="vmap", channels_last=True,
+                          progress=False)
         for log in logs:
             print("ok", getattr(log, "layout", "?"), f"{log.losses[-1]:.4f}", flush=True)
     elif path == "bn-nhwc":

@@ -88,14 +88,22 @@ def test_old_records_without_the_metrics_still_load(tmp_path):
     assert df["auc"].tolist() == [0.9] and "fpr95" not in df
 
 
-def test_record_tail_has_the_stamp_and_keys_are_unchanged():
+def test_one_record_type_has_the_stamp_and_keys_are_unchanged():
     import torch
-    from adcore.config import record_tail
+    from adcore.config import RunRecord
     from adcore.experiment import RunConfig
     from adcore.runner import config_hash
-    tail = record_tail(torch.device("cpu"))
+    y, s = np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])
+    cfg = RunConfig(dataset="fmnist", normal_class=3)
+    tail = RunRecord(cfg, detection_metrics(y, s), 2.0, 0.5, 3.0, 40, 4, "here", torch.device("cpu"),
+                     {"n_oe": 7, "auc_seed": 0.9}).flat()
     assert {"versions", "commit", "threads", "device", "adcore", "finished"} <= set(tail)
     assert "torch " in tail["versions"] and tail["threads"] == torch.get_num_threads()
+    assert tail["auc"] == 0.75 and tail["normal_class"] == 3 and tail["n_oe"] == 7  # 3 of 4 pairs ordered
+    assert (tail["train_time"], tail["test_time"], tail["wall_time"], tail["n_train"], tail["n_test"]) == (
+        2.0, 0.5, 3.0, 40, 4) and tail["data_source"] == "here"
+    # the key's fields, but n_train / n_test: what the run used (the config's None means "all")
+    assert all(tail[k] == v for k, v in cfg.key().items() if k not in ("n_train", "n_test"))
     assert not {"versions", "commit", "threads"} & set(RunConfig().key())
     # the store key of a fixed configuration (as before the stamp and the metrics were added)
     # store keys of fixed configurations, computed before the stamp and the metrics were added

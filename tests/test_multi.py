@@ -7,7 +7,8 @@ from adcore.experiment import RunConfig
 from adcore.nets import make_net
 from adcore.objectives import make_objective
 from adcore.runner import ResultStore, execute, plan
-from adcore.train import train, train_many
+from adcore.train import train
+from conftest import many
 from conftest import bars
 from test_data import write_idx
 
@@ -75,7 +76,7 @@ def test_k_models_equal_sequential_runs(mode, atol):
     seeds = [10, 11, 12]
     seq = _sequential(SPECS, xs, oes, seeds)
     multi = [_model(o, i, **kw) for o, i, kw in SPECS]
-    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=seeds, mode=mode, **KW)
+    logs = many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=seeds, mode=mode, **KW)
     _assert_same(seq, multi, logs, atol)
     assert all(log.models == 3 and log.images == 2 * 2 * 64 for log in logs)
 
@@ -83,7 +84,7 @@ def test_k_models_equal_sequential_runs(mode, atol):
 def test_batchnorm_statistics_stay_per_model():
     xs, oes = _pools()
     multi = [_model("hsc", 0) for _ in range(3)]  # identical initial networks, different data
-    train_many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=[1, 1, 1], mode="vmap", **KW)
+    many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=[1, 1, 1], mode="vmap", **KW)
     seq = _sequential([("hsc", 0, {})] * 3, xs, oes, [1, 1, 1])
     names = [n for n in multi[0][0].state_dict() if "running_" in n]
     assert len(names) == 6
@@ -98,7 +99,7 @@ def test_oe_pool_per_model_is_honoured():
     xs, (oe_a, oe_b, _) = _pools()
     x = xs[0]
     multi = [_model("hsc", 0, bias=True) for _ in range(2)]
-    train_many([m[0] for m in multi], [m[1] for m in multi], [x, x], [oe_a, oe_b], seeds=[3, 3], **KW)
+    many([m[0] for m in multi], [m[1] for m in multi], [x, x], [oe_a, oe_b], seeds=[3, 3], **KW)
     net_a, _, _ = _sequential([("hsc", 0, {"bias": True})], [x], [oe_a], [3])[0]
     net_b, _, _ = _sequential([("hsc", 0, {"bias": True})], [x], [oe_b], [3])[0]
     w = "fc.4.weight"
@@ -112,18 +113,18 @@ def test_models_of_other_architectures_in_loop_mode_and_errors():
     specs = [("bce", 0, {"bias": True}), ("hsc", 1, {"bias": True})]  # head vs no head
     seq = _sequential(specs, xs[:2], oes[:2], [4, 5])
     multi = [_model(o, i, **kw) for o, i, kw in specs]
-    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[4, 5], mode="loop",
+    logs = many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[4, 5], mode="loop",
                       **KW)
     _assert_same(seq, multi, logs, 0)
     with pytest.raises(ValueError, match="one architecture"):
-        train_many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], mode="vmap", **KW)
+        many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], mode="vmap", **KW)
     nets, objs = zip(*[_model("hsc", 0) for _ in range(2)])
     with pytest.raises(ValueError, match="steps per epoch"):
-        train_many(nets, objs, [xs[0], xs[1][:40]], **KW)
+        many(nets, objs, [xs[0], xs[1][:40]], **KW)
     with pytest.raises(ValueError, match="OE pool"):
-        train_many(nets, objs, xs[:2], [oes[0], None], **KW)
+        many(nets, objs, xs[:2], [oes[0], None], **KW)
     with pytest.raises(ValueError, match="own objective"):
-        train_many(nets, [objs[0], objs[0]], xs[:2], **KW)
+        many(nets, [objs[0], objs[0]], xs[:2], **KW)
 
 
 def test_diverging_model_does_not_stop_the_others():
@@ -133,9 +134,9 @@ def test_diverging_model_does_not_stop_the_others():
     multi = [_model("hsc", 0) for _ in range(2)]
     good = xs[0].float()
     with pytest.raises(FloatingPointError, match="model 1"):
-        train_many([m[0] for m in multi], [m[1] for m in multi], [good, bad], seeds=[1, 2], **KW)
+        many([m[0] for m in multi], [m[1] for m in multi], [good, bad], seeds=[1, 2], **KW)
     multi = [_model("hsc", 0) for _ in range(2)]
-    logs = train_many([m[0] for m in multi], [m[1] for m in multi], [good, bad], seeds=[1, 2], keep_going=True,
+    logs = many([m[0] for m in multi], [m[1] for m in multi], [good, bad], seeds=[1, 2], keep_going=True,
                       **KW)
     assert logs[1].error and "nan" in logs[1].error and not logs[0].error
     net_s, _, log_s = _sequential([("hsc", 0, {})], [good], [None], [1])[0]
@@ -232,11 +233,11 @@ def test_speed_options_keep_loop_mode_exact():
     opts = dict(amp=True, channels_last=True, epochs=1, batch_size=32, progress=False)
     seq = _sequential([("hsc", 0, {})] * 2, xs[:2], oes[:2], [6, 7], **opts)
     multi = [_model("hsc", 0) for _ in range(2)]
-    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[6, 7], mode="loop",
+    logs = many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[6, 7], mode="loop",
                       **opts)
     _assert_same(seq, multi, logs, 0)
     multi = [_model("hsc", 0) for _ in range(2)]
-    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[6, 7], mode="vmap",
+    logs = many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[6, 7], mode="vmap",
                       **opts)
     assert all(len(log.losses) == 1 and np.isfinite(log.losses[0]) for log in logs)
 
@@ -251,12 +252,12 @@ def test_vmap_groups_equal_stateless_objectives_and_keeps_the_others_apart():
     one = {**KW, "epochs": 1}
     seq = _sequential(specs, xs, oes, seeds, epochs=1)
     multi = [_model(o, i, **kw) for o, i, kw in specs]
-    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=seeds, mode="vmap", **one)
+    logs = many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=seeds, mode="vmap", **one)
     _assert_same(seq, multi, logs, 1e-4)
     specs = [("bce", 0, {"bias": True}), ("focal", 1, {"bias": True}), ("bce", 2, {"bias": True})]  # the head
     seq = _sequential(specs, xs[:3], oes[:3], seeds[:3], epochs=1)
     multi = [_model(o, i, **kw) for o, i, kw in specs]
-    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs[:3], oes[:3], seeds=seeds[:3], mode="vmap",
+    logs = many([m[0] for m in multi], [m[1] for m in multi], xs[:3], oes[:3], seeds=seeds[:3], mode="vmap",
                       **one)
     for (_, _, log_s), log_m in zip(seq, logs):
         assert log_m.losses == pytest.approx(log_s.losses, rel=1e-4)
@@ -267,16 +268,16 @@ def test_max_models_trains_chunks_that_equal_one_job():
     seeds = [10, 11, 12]
     seq = _sequential(SPECS, xs, oes, seeds)
     multi = [_model(o, i, **kw) for o, i, kw in SPECS]
-    logs = train_many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=seeds, mode="loop",
+    logs = many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=seeds, mode="loop",
                       max_models=2, **KW)
     _assert_same(seq, multi, logs, 0)
     assert [log.models for log in logs] == [2, 2, 1]
     nets, objs = zip(*[_model("hsc", 0) for _ in range(2)])
     with pytest.raises(ValueError, match="max_models must be at least 1"):
-        train_many(nets, objs, xs[:2], max_models=0, **KW)
+        many(nets, objs, xs[:2], max_models=0, **KW)
     g = torch.Generator().manual_seed(0)
     with pytest.raises(ValueError, match="own generator"):
-        train_many(nets, objs, xs[:2], generators=[g, g], **KW)
+        many(nets, objs, xs[:2], generators=[g, g], **KW)
 
 
 def test_vmap_channels_last_trains_the_same_models():
@@ -286,7 +287,7 @@ def test_vmap_channels_last_trains_the_same_models():
     logs = {}
     for cl in (False, True):
         multi = [_model("hsc", i) for i in range(2)]
-        logs[cl] = train_many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[1, 2],
+        logs[cl] = many([m[0] for m in multi], [m[1] for m in multi], xs[:2], oes[:2], seeds=[1, 2],
                               mode="vmap", **{**KW, "epochs": 1, "channels_last": cl})
     for a, b in zip(logs[False], logs[True]):
         assert b.losses == pytest.approx(a.losses, rel=1e-4)
@@ -297,7 +298,7 @@ def test_score_many_equals_lone_scoring():
 
     xs, oes = _pools()
     multi = [_model(o, i, **kw) for o, i, kw in SPECS]
-    train_many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=[1, 2, 3], mode="vmap", **KW)
+    many([m[0] for m in multi], [m[1] for m in multi], xs, oes, seeds=[1, 2, 3], mode="vmap", **KW)
     nets, objs = [m[0] for m in multi], [m[1] for m in multi]
     test = torch.cat([bars(20, False, 8), bars(20, True, 9)])
     alone = [score(n, o, test) for n, o in zip(nets, objs)]

@@ -80,7 +80,7 @@ def test_blur_changes_what_the_model_sees_only_for_oe():
         net, obj = make_net("mnist_lenet", rep_dim=8), make_objective("hsc")
         return train.train(net, obj, x, pool, epochs=1, batch_size=32, seed=3, progress=False, **kw).losses
 
-    assert fit() == fit(oe_blur=0.0) != fit(oe_blur=4.0)
+    assert fit() == fit(blur=0.0) != fit(blur=4.0)
 
 
 def test_virtual_natural_crops_train_like_the_materialised_pool():
