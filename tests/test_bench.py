@@ -87,3 +87,26 @@ def test_geo_bench_runs_the_tables_geo_configurations():
     eight, full = [c for _, c in got[::2]], [c for _, c in got[1::2]]
     assert set(eight) <= table and [c.normal_class for c in eight] == [1, 3]
     assert [c.replace(objective="geo8", epochs=1) for c in full] == eight and {c.epochs for c in full} == {1}
+
+
+def test_clad_bench_pairs_the_laptop_stages_with_the_seeds():
+    """bench/clad_seed.py: per seed, the laptop profile's CLAD run exactly (so a laptop store is read back) and the
+    seed's stage budgets, on the same images; only the stages' settings differ."""
+    import dataclasses
+    import importlib.util
+
+    from adcore import chapters
+
+    spec = importlib.util.spec_from_file_location("clad_bench", Path(__file__).resolve().parents[1] / "bench" /
+                                                  "clad_seed.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    got = bench.runs("SHOE", 2, 1500, 8)
+    laptop = {c for lab, c in chapters.open("clad", "laptop").runs if lab["method"] == "CLAD"}
+    assert [lab["setting"] for lab, _ in got] == ["laptop", "seed's stages"] * 2
+    lap, seed = [c for _, c in got[::2]], [c for _, c in got[1::2]]
+    assert lap[0] in laptop and lap[1] == lap[0].replace(seed=1) and lap[0].normal_class == (5, 7, 9)
+    assert {(c.ae_epochs, c.dec_max_rounds, c.clf_epochs, c.clf_lr, c.clf_width) for c in seed} == {
+        (100, 100, 100, 1e-4, 8)}
+    stages = ("ae_epochs", "dec_max_rounds", "clf_epochs", "clf_lr")
+    assert [dataclasses.replace(s, **{k: getattr(a, k) for k in stages}) for s, a in zip(seed, lap)] == lap

@@ -16,6 +16,7 @@ from torch import nn
 
 from adcore import chapters, clad, data, nets, paper, report
 from adcore.chapters import clad as chapter
+from adcore.config import ConfigError
 from adcore.experiment import RunConfig
 from adcore.runner import ResultStore
 from conftest import bars
@@ -419,7 +420,8 @@ def test_ocsvm_and_the_chapter_grid(stripes, tmp_path):
     assert len(runs) == 3 * 4 and {lab["group"] for lab, _ in runs} == {"CUR", "STR", "MIX"}
     by_method = {lab["method"]: cfg for lab, cfg in runs if lab["group"] == "CUR"}
     assert isinstance(by_method["CLAD"], clad.CLADConfig) and by_method["CLAD"].normal_class == (0, 3, 8)
-    assert by_method["Deep SVDD"].objective == "deepsvdd" and by_method["Deep SVDD"].oe is None
+    svdd = by_method["Deep SVDD"]  # the ICML 2018 method the paper quotes: pretrained, GCN, on the super-category
+    assert svdd.method == "deepsvdd" and svdd.pretrain and svdd.preprocess == "gcn" and svdd.normal_class == (0, 3, 8)
     assert by_method["HSC + OE"].objective == "hsc" and by_method["HSC + OE"].oe == "natural"
     assert by_method["HSC + OE"].normal_class == (0, 3, 8) and isinstance(by_method["OC-SVM"], clad.OCSVMConfig)
     # a mixed grid through the store: every record once, a second call trains nothing
@@ -553,7 +555,9 @@ def test_profiles_paper_uses_the_seed_settings():
         # run_*.sh: --cluster_model_pretrain_epochs 100 --cluster_model_train_epochs 100; config.py: batch 512
         assert (cfg.ae_epochs, cfg.dec_max_rounds, cfg.ae_batch_size, cfg.dec_batch_size) == (100, 100, 512, 512)
     svdd = [cfg for lab, cfg in runs if lab["method"] == "Deep SVDD" and lab["dataset"] == "cifar10"]
-    assert {(c.epochs, c.milestones, c.oe) for c in svdd} == {(200, (100, 150), None)}
+    # the Deep SVDD seed's CIFAR-10 schedule (as the Rethinking chapter's paper profile runs it)
+    assert {(c.ae_epochs, c.ae_milestones, c.epochs, c.milestones, c.batch_size) for c in svdd} == {
+        (350, (250,), 150, (50,), 200)}
     for p in ("smoke", "laptop"):
         s = chapters.open("clad", p).settings
         (base,) = s.baselines
@@ -569,3 +573,13 @@ def test_normal_class_given_alone_or_wrong():
         for cls in (CLADConfig, OCSVMConfig):
             with pytest.raises(ConfigError, match="normal_class="):
                 cls(normal_class=bad)
+
+
+def test_deep_svdd_needs_a_schedule_for_every_dataset():
+    s = chapters.open("clad", "smoke").settings
+    with pytest.raises(ConfigError, match="svdd has no Deep SVDD schedule for mnist"):
+        s.replace(baselines=(s.baselines[0].replace(dataset="mnist"),))
+    assert s.replace(methods=("CLAD",), baselines=(s.baselines[0].replace(dataset="mnist"),)).methods == ("CLAD",)
+    # the paper profile: the Deep SVDD seed's grey-image schedule on MNIST / Fashion-MNIST, its CIFAR-10 one there
+    p = {v.dataset: (v.ae_epochs, v.ae_milestones, v.ae_weight_decay) for v in chapters.open("clad", "paper").settings.svdd}
+    assert p == {"mnist": (150, (50,), 5e-4), "fmnist": (150, (50,), 5e-4), "cifar10": (350, (250,), 5e-7)}

@@ -296,3 +296,29 @@ def test_store_keys_follow_the_methods_declared_fields():
         for field in (f for f in _OPTIONAL if (method, f) != ("ae", "pretrain")):  # the autoencoder pretrains
             other = base.replace(**{field: changed[field]})
             assert (other.key() != base.key()) == (field in reads), (method, field)
+
+
+def test_a_super_category_is_the_normal_class(monkeypatch):
+    """CLAD's Deep SVDD rival: several normal classes train together and only the other classes are anomalies."""
+    import numpy as np
+    from adcore import deepsad
+    from adcore.config import ConfigError
+    from adcore.data import ImageSet
+
+    labels = torch.arange(200) % 10
+    fake = ImageSet(labels[:, None, None, None].expand(200, 1, 28, 28).to(torch.uint8) * 20, labels,
+                    [str(i) for i in range(10)], "fake")
+    monkeypatch.setattr(deepsad, "cached_images", lambda *a, **k: fake)
+    deepsad._data.cache_clear()
+    try:
+        data = deepsad.load(SADConfig(dataset="fmnist", normal_class=(5, 7, 9), method="deepsvdd"))
+    finally:
+        deepsad._data.cache_clear()
+    assert sorted(set(labels[data.train_idx].tolist())) == [5, 7, 9] and len(data.train_x) == 60
+    test_classes = (data.test_x[:, 0, 0, 0] * 255 / 20).round().long()  # min-max: x / 255
+    assert np.array_equal(data.test_y, (~np.isin(test_classes.numpy(), [5, 7, 9])).astype(int))
+    assert data.test_y.sum() == 140
+    listed = SADConfig(dataset="fmnist", normal_class=[5, 7, 9])  # as a store's JSON gives it back
+    assert listed.normal_class == (5, 7, 9) and listed.key()["normal_class"] == [5, 7, 9]
+    with pytest.raises(ConfigError, match="normal_class=10: class 10 out of range"):
+        SADConfig(dataset="fmnist", normal_class=10)

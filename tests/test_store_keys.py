@@ -6,7 +6,9 @@ The fixed configurations' hashes were computed by the code at 8aded39, before an
 them must bump the store's key version with a migration instead of editing these numbers. The run sets were
 computed there too and updated once, by issue 22, which only added runs (GEO, the OE size 32, BCE on the
 Fashion-MNIST contrast, HSC without OE beside the blur curves) and dropped the contrast's HSC without OE and the
-smoke sizes 16 and 256: every other run of 644dc6a kept its hash (checked then against its full list)."""
+smoke sizes 16 and 256: every other run of 644dc6a kept its hash (checked then against its full list). Issue 22
+then gave CLAD's Deep SVDD rival the ICML 2018 method's pretraining (its runs are SADConfigs now): CLAD's and the
+book's run sets moved by those runs alone (``test_clad_moves_only_its_deep_svdd``, digests computed at b051136)."""
 import hashlib
 import json
 
@@ -61,9 +63,9 @@ NOTEBOOK_RUNS = {
     'deep_sad/smoke': ('3f053aae0c4f4ae5', 32),
     'deep_sad/laptop': ('a43947564069fa7e', 121),
     'deep_sad/paper': ('140e1d0f8f08a4ce', 7860),
-    'clad/smoke': ('4fdfa0540b973f9f', 8),
-    'clad/laptop': ('2d955717471ec88a', 12),
-    'clad/paper': ('59b058b27717e403', 160),
+    'clad/smoke': ('69360583817dd0db', 8),
+    'clad/laptop': ('3abfb9473f10fef2', 12),
+    'clad/paper': ('ce2fae7f07de2704', 160),
 }
 
 GRID_RUNS = {
@@ -100,9 +102,9 @@ GRID_RUNS = {
     'mnist_blur/smoke': ('a957e4f0d9e0219b', 2),
     'mnist_blur/laptop': ('b468920703146ba3', 60),
     'mnist_blur/paper': ('b0a24d77640536d8', 600),
-    'book/smoke': ('c542f12b33fd6763', 77),
-    'book/laptop': ('937cb400e2b63a50', 321),
-    'book/paper': ('3d2328c369cb9ef1', 12520),
+    'book/smoke': ('d28d722af45c5f62', 77),
+    'book/laptop': ('eec91a408c5e73cd', 321),
+    'book/paper': ('186a9aacd274dda7', 12520),
     'all/smoke': ('424401db040b7440', 72),
     'all/laptop': ('299b4d5915c3c20e', 507),
     'all/paper': ('9c4f8c76312029c5', 20150),
@@ -135,3 +137,18 @@ def test_notebook_asks_for_the_same_runs(key):
 def test_grid_has_the_same_runs(key):
     name, profile = key.split("/")
     assert _digest([config_hash(c) for c in chapters.grid(name, profile)]) == GRID_RUNS[key]
+
+
+CLAD_OTHERS_THEN = {"smoke": ("5576c167e4166eaf", 6), "laptop": ("8caaaa0561025082", 9),
+                    "paper": ("13875d86524c2c1d", 120)}  # CLAD's runs but Deep SVDD, at b051136
+
+
+@pytest.mark.parametrize("profile", sorted(CLAD_OTHERS_THEN))
+def test_clad_moves_only_its_deep_svdd(profile):
+    runs = chapters.open("clad", profile).runs
+    others = [json.dumps([sorted(lab.items()), config_hash(c)], default=str) for lab, c in runs
+              if lab["method"] != "Deep SVDD"]
+    assert _digest(others) == CLAD_OTHERS_THEN[profile]
+    svdd = [c for lab, c in runs if lab["method"] == "Deep SVDD"]
+    assert svdd and all(isinstance(c, SADConfig) and c.method == "deepsvdd" and c.pretrain and c.transfer == "full"
+                        and c.preprocess == "gcn" and isinstance(c.normal_class, tuple) for c in svdd)

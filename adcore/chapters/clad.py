@@ -4,7 +4,8 @@ card, tables, the PCA view of the codes and the numbers its prose quotes.
 
 Settings: ``groups`` (None = every super-category of the dataset), the CLAD stages' budgets (ae_epochs,
 dec_max_rounds, clf_epochs, clf_lr, clf_width, ...; unset ones take CLADConfig's defaults, the seed's values),
-the deep baselines' budget (baseline_*) and the OC-SVM's (ocsvm_*).
+HSC + OE's budget (the ``baselines`` RunConfig), Deep SVDD's (``svdd_*``: the ICML 2018 method with its autoencoder
+pretraining, as the Rethinking chapter runs it) and the OC-SVM's (``ocsvm_*``).
 """
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ import pandas as pd
 from .. import claims as _claims, paper, report
 from ..clad import ODIN_SCALE, CLADConfig, OCSVMConfig
 from ..config import ConfigError
-from ..data import N_CLASSES
-from ..data import SUPER_CATEGORIES, super_category
+from ..data import N_CLASSES, SUPER_CATEGORIES, super_category
+from ..deepsad import SADConfig
 from ..experiment import RunConfig
 from .interface import Settings as _Base
-from .rethinking import training
+from .rethinking import SVDD_LAPTOP, SVDD_PAPER, training
 
 NOTEBOOKS = ("clad",)
 name, prefix = "clad", "clad"
@@ -40,11 +41,12 @@ OCSVM = dataclasses.make_dataclass("OCSVM", [(k, Any, None) for k in ("nu", "gam
 class Settings(_Base):
     """The chapter's design: one ``baselines`` RunConfig per dataset (its sizes, the deep baselines' schedule and
     OE), its super-category ``groups`` (None: all of the dataset), seeds, methods, and the CLAD / OC-SVM settings.
-    ``epochs`` (lr, batch_size) is the deep baselines'; CLAD's networks have their own (``ae_epochs``,
-    ``clf_epochs``)."""
+    ``epochs`` sets HSC + OE's and Deep SVDD's (``svdd_epochs`` Deep SVDD's alone); CLAD's networks have their own
+    (``ae_epochs``, ``clf_epochs``)."""
     baselines: tuple[RunConfig, ...]
     clad: Any = Stages()
     ocsvm: Any = OCSVM()
+    svdd: tuple[SADConfig, ...] = ()  # Deep SVDD's schedule per dataset (its ``dataset`` names which)
     groups: tuple[str, ...] | None = None
     seeds: int | tuple[int, ...] = 1
     methods: tuple[str, ...] = METHODS
@@ -55,26 +57,36 @@ class Settings(_Base):
         for m in self.methods:
             if m not in METHODS:
                 raise ConfigError(f"unknown method {m!r}; choose one of {', '.join(METHODS)}")
+        lacking = [b.dataset for b in self.baselines if not any(v.dataset == b.dataset for v in self.svdd)]
+        if "Deep SVDD" in self.methods and lacking:
+            raise ConfigError(f"svdd has no Deep SVDD schedule for {', '.join(lacking)}; give one SADConfig per "
+                              "dataset, or leave 'Deep SVDD' out of methods")
 
 
 _FMNIST = RunConfig(dataset="fmnist", oe="natural", lr=1e-3, batch_size=128)
+# Deep SVDD as the ICML 2018 paper trains it (the method CLAD's tables quote): the Rethinking chapter's laptop
+# schedule; under the paper profile the Deep SVDD seed's per dataset (its README: MNIST autoencoder 150 epochs,
+# x 0.1 after 50, weight decay 5e-4; CIFAR-10 350 epochs, x 0.1 after 250; Deep SVDD 150 epochs, x 0.1 after 50).
+_SVDD = SVDD_LAPTOP.replace(dataset="fmnist")
+_SVDD_GREY = SVDD_PAPER.replace(ae_epochs=150, ae_milestones=(50,), ae_weight_decay=5e-4)
 PROFILES: dict[str, Settings] = {
     "smoke": Settings((_FMNIST.replace(n_train=128, n_test=128, epochs=1, oe_size=256),),
                       Stages(ae_epochs=1, dec_max_rounds=2, clf_epochs=1, clf_lr=1e-3, clf_width=8),
-                      groups=("SHOE", "MIX"), profile="smoke"),
+                      svdd=(_SVDD.replace(ae_epochs=1, epochs=1),), groups=("SHOE", "MIX"), profile="smoke"),
     # The three Fashion-MNIST groups, subsampled, a narrow ResNet-18 (clf_width 8) and a 10x larger learning rate
     # than the seed's 1e-4 so that a few epochs suffice; measured to fit 3 minutes on 2 CPU cores (book/reproducing.md).
     "laptop": Settings((_FMNIST.replace(n_train=1500, n_test=1000, epochs=5, oe_size=1024),),
                        Stages(ae_epochs=20, dec_max_rounds=20, clf_epochs=5, clf_lr=1e-3, clf_width=8),
-                       profile="laptop"),
+                       svdd=(_SVDD,), profile="laptop"),
     # The seed's CLAD settings (run_mnist.sh / run_cifar10.sh / config.py: k 10, code 10 / 200 (CIFAR-10 LIV 100),
     # autoencoder 100 epochs and DEC at most 100 rounds in batches of 512, classifier 100 epochs at lr 1e-4, T 1000,
     # ODIN flag 1e-4 / 0.01, full-width ResNet-18). Deep SVDD and HSC + OE with the Rethinking seed's per-dataset
     # budgets. MNIST and CIFAR-10 (JPEG copy) as in the paper, plus the Fashion-MNIST groups with MNIST's settings.
     "paper": Settings(tuple(_FMNIST.replace(dataset=ds, epochs=t.epochs, milestones=t.milestones) for ds, t in (
         (ds, training(t, "paper").run) for ds, t in (("mnist", "mnist"), ("fmnist", "mnist"), ("cifar10", "cifar10")))),
-        Stages(ae_epochs=100, dec_max_rounds=100, clf_epochs=100, clf_lr=1e-4, clf_width=64), seeds=5,
-        profile="paper"),
+        Stages(ae_epochs=100, dec_max_rounds=100, clf_epochs=100, clf_lr=1e-4, clf_width=64),
+        svdd=(_SVDD_GREY.replace(dataset="mnist"), _SVDD_GREY.replace(dataset="fmnist"), SVDD_PAPER),
+        seeds=5, profile="paper"),
 }
 
 
@@ -106,8 +118,8 @@ def runs(s: Settings) -> list[tuple[dict[str, Any], Any]]:
                         cfg: Any = CLADConfig(**common, **_given(s.clad))
                     elif method == "OC-SVM":
                         cfg = OCSVMConfig(**common, **_given(s.ocsvm))
-                    elif method == "Deep SVDD":
-                        cfg = base.replace(normal_class=normal, seed=seed, objective="deepsvdd", oe=None, oe_size=None)
+                    elif method == "Deep SVDD":  # the paper quotes the ICML 2018 method: pretrained, GCN
+                        cfg = next(v for v in s.svdd if v.dataset == base.dataset).replace(**common)
                     else:
                         cfg = base.replace(normal_class=normal, seed=seed, objective="hsc")
                     out.append(({"dataset": base.dataset, "group": group, "method": method}, cfg))
@@ -131,6 +143,7 @@ def card(settings: Settings, frame: pd.DataFrame, device: str | None = None, wal
         cl = [c for _, c in part if isinstance(c, CLADConfig)]
         deep = [c for _, c in part if isinstance(c, RunConfig)]
         svm = [c for _, c in part if isinstance(c, OCSVMConfig)]
+        svdd = [c for _, c in part if isinstance(c, SADConfig)]
         cfgs = [c for _, c in part]
         text = [f"groups {', '.join(dict.fromkeys(lab['group'] for lab, _ in part))}; "
                 f"{report.values(c.n_train for c in cfgs)} training / {report.values(c.n_test for c in cfgs)} test "
@@ -138,16 +151,25 @@ def card(settings: Settings, frame: pd.DataFrame, device: str | None = None, wal
         if cl:
             text.append("CLAD: " + "; ".join(sorted({_clad_text(c) for c in cl})))
         if deep:
-            text.append(f"Deep SVDD / HSC + OE: {report.counted((c.epochs for c in deep), 'epochs')}, "
+            text.append(f"HSC + OE: {report.counted((c.epochs for c in deep), 'epochs')}, "
                         f"batch {report.values(c.batch_size for c in deep)}"
                         + "".join(sorted({f", OE {c.oe} ({report.counted([c.oe_size], 'images')})"
                                           for c in deep if c.oe})))
+        if svdd:
+            text.append(f"Deep SVDD: {_svdd_text(svdd)}")
         if svm:
             text.append("OC-SVM: " + "; ".join(sorted({f"ν = {c.nu:g}, γ = {c.gamma}" for c in svm})))
         sub = df[df["dataset"] == ds] if "dataset" in df else df
         source = ", ".join(dict.fromkeys(sub["data"])) if "data" in sub and len(sub) else ds
         rows[source] = " | ".join(text)
     return report.run_card(s.profile, df, rows, device, wall)
+
+
+def _svdd_text(cfgs: Sequence[SADConfig]) -> str:
+    return (f"autoencoder {report.counted((c.ae_epochs for c in cfgs), 'epochs')}, then "
+            f"{report.counted((c.epochs for c in cfgs), 'epochs')} (batch {report.values(c.batch_size for c in cfgs)}, "
+            f"lr {report.values(f'{c.lr:g}' for c in cfgs)}), {report.values(c.preprocess.upper() for c in cfgs)} "
+            "+ min-max inputs")
 
 
 def _clad_text(c: CLADConfig) -> str:
@@ -201,9 +223,10 @@ def paper_note(df: pd.DataFrame) -> list[str]:
         out.append(f"**Data**: ours: {src}; the paper: the original CIFAR-10.")
     svdd = df[df["method"] == "Deep SVDD"]
     if len(svdd):
-        out.append("**Our Deep SVDD**: one-class Deep SVDD on the Rethinking chapter's LeNet-type network, from random "
-                   f"initialisation (no autoencoder pretraining), {report.counted(svdd['epochs'], 'epochs')}; the paper "
-                   "quotes Deep SVDD with Ruff et al.'s (2018) pretraining.")
+        out.append("**Our Deep SVDD**: one-class Deep SVDD as Ruff et al. (2018) train it, the method the paper "
+                   "quotes: the Deep SVDD seed's network for the dataset, GCN + min-max inputs, the encoder "
+                   f"initialised from an autoencoder pretrained {report.counted(svdd['ae_epochs'], 'epochs')}, then "
+                   f"{report.counted(svdd['epochs'], 'epochs')} of Deep SVDD.")
     cl = df[df["method"] == "CLAD"]
     if len(cl):
         below = int((cl["auc"] < 50).sum())
