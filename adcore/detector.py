@@ -36,13 +36,12 @@ another format version is a :class:`ModelFileError` naming the file.
 """
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch

@@ -344,26 +344,48 @@ def paired_difference(df: pd.DataFrame, section: str, a: str, b: str, ratios: An
 
 
 def paper_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Section (b)'s means per γ_l beside Deep SAD's Table 1 on Fashion-MNIST (secondary, see adcore.paper): ours
-    and the paper's for Deep SAD, hybrid SSAD and SemiDGM (the paper's SS-DGM)."""
-    ref = paper.deep_sad_fmnist()
+    """Section (b)'s means per γ_l beside Deep SAD's Table 1 (secondary, see adcore.paper) on each of its datasets
+    (MNIST, Fashion-MNIST, CIFAR-10): ours where this build ran the dataset, else "not run"; Deep SAD, hybrid SSAD
+    and SemiDGM (the paper's SS-DGM)."""
     lab = df[df["section"] == "labelled"]
-    ours = lab.groupby(["ratio", "method"])["auc"].mean().unstack("method") if len(lab) else pd.DataFrame()
     rows = []
-    for g in sorted(set(ref.index) | set(ours.index)):
-        row = {"γ_l": f"{g:g}"}
-        for m in ("Deep SAD", "SSAD (hybrid)", "SemiDGM"):
-            mine = ours.loc[g, m] if g in ours.index and m in ours else np.nan
-            theirs = ref.loc[g, m] if g in ref.index else np.nan
-            row[f"{m}, ours"] = fmt(mine) if mine == mine else "not run"
-            row[f"{m}, paper"] = fmt(theirs) if theirs == theirs else "—"
+    for ds in ("mnist", "fmnist", "cifar10"):
+        ref, mine = paper.deep_sad_table1(ds), lab[lab["dataset"] == ds]
+        ours = mine.groupby(["ratio", "method"])["auc"].mean().unstack("method") if len(mine) else pd.DataFrame()
+        for g in sorted(set(ref.index) | set(ours.index)):
+            row = {"data": report.dataset_label(ds), "γ_l": f"{g:g}"}
+            for m in ("Deep SAD", "SSAD (hybrid)", "SemiDGM"):
+                row[f"{m}, ours"] = _cell(ours.loc[g, m] if g in ours.index and m in ours else np.nan, "not run")
+                row[f"{m}, paper"] = _cell(ref.loc[g, m] if g in ref.index else np.nan, "—")
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["data", "γ_l"])
+
+
+def svdd_paper_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Section (a) per normal class beside Deep SVDD's (ICML 2018) Table 1 (secondary) on MNIST and CIFAR-10:
+    one-class Deep SVDD, and our OC-SVM with γ chosen on test data (that paper's protocol) against its
+    OC-SVM/SVDD; "not run" where this build has no such run, "not in the paper" for the paper's missing datasets."""
+    ref, un = paper.deep_svdd_table1(), df[df["section"] == "unsupervised"]
+    ours = un.groupby(["dataset", "normal_class", "method"])["auc"].mean().unstack("method") if len(un) else \
+        pd.DataFrame()
+    rows = []
+    for ds, c in sorted(set(ref.index) | set(ours.index)):
+        row = {"data": report.dataset_label(ds), "class": report.CLASS_NAMES.get(ds, tuple(map(str, range(10))))[c]}
+        for m, mine in (("Deep SVDD", "Deep SVDD"), ("OC-SVM", "OC-SVM (γ on test data)")):
+            row[f"{m}, ours"] = _cell(ours.loc[(ds, c), mine] if (ds, c) in ours.index and mine in ours else np.nan,
+                                      "not run")
+            row[f"{m}, paper"] = _cell(ref.loc[(ds, c), m] if (ds, c) in ref.index else np.nan, "not in the paper")
         rows.append(row)
-    return pd.DataFrame(rows).set_index("γ_l")
+    return pd.DataFrame(rows).set_index(["data", "class"])
 
 
-def _paper_gain(ratio: float) -> float | None:
-    """Deep SAD at γ_l = ratio minus Deep SAD at 0 (= Deep SVDD) on Fashion-MNIST in Table 1 (secondary)."""
-    ref = paper.deep_sad_fmnist()["Deep SAD"]
+def _cell(value: float, missing: str) -> str:
+    return fmt(value) if value == value else missing
+
+
+def _paper_gain(ratio: float, dataset: str = "fmnist") -> float | None:
+    """Deep SAD at γ_l = ratio minus Deep SAD at 0 (= Deep SVDD) in Table 1 (secondary) on ``dataset``."""
+    ref = paper.deep_sad_table1(dataset)["Deep SAD"]
     near = [g for g in ref.index if np.isclose(g, ratio)]
     return float(ref[near[0]] - ref[0.0]) if near else None
 

@@ -386,7 +386,7 @@ def with_paper(df: pd.DataFrame) -> pd.DataFrame:
     is the no-OE reference. Which data each side used is stated in the last column."""
     ref = paper.cifar10_table()
     classes = sorted(df["normal_class"].unique())
-    data = ", ".join(dict.fromkeys(df["data"]))
+    source = ", ".join(dict.fromkeys(df["data"]))
     m = class_means(df, "method")
     rows = []
     for method in dict.fromkeys(df["method"]):
@@ -395,7 +395,7 @@ def with_paper(df: pd.DataFrame) -> pd.DataFrame:
         rows.append({"method": method, "ours": f"{m[method]:.1f}",
                      f"paper, our {len(classes)} classes": f"{same:.1f}" if col else "not in the paper's table",
                      "paper, all 10 classes": f"{ref.loc['mean', col]:.1f}" if col else "—",
-                     "data (ours / paper)": f"{data}, {_oe_text(df[df['method'] == method])} / CIFAR-10, "
+                     "data (ours / paper)": f"{source}, {_oe_text(df[df['method'] == method])} / CIFAR-10, "
                                             + ("80 Million Tiny Images OE" if "OE" in method and "no OE" not in method
                                                else "no OE")
                                             + (" (both: the ICML 2018 method, pretrained)" if "SVDD" in method
@@ -416,14 +416,14 @@ def run_card(s: Settings, df: pd.DataFrame, device: str | None = None, wall: str
     the store), device and the execution's wall time; from the records."""
     rows = {"data choice": s.data_choice} if s.data_choice else {}
     svdd = _is_svdd(df)
-    for data, part in df[~svdd].groupby("data", sort=False):
-        rows[data] = (f"classes {report.values(part['normal_class'])}; {_oe_text(part)}; "
+    for source, part in df[~svdd].groupby("data", sort=False):
+        rows[source] = (f"classes {report.values(part['normal_class'])}; {_oe_text(part)}; "
                       f"{report.counted(part['epochs'], 'epochs')} of "
                       f"{report.counted(part['n_train'], 'training images')} per class in batches of "
                       f"{report.values(part['batch_size'])} + as many OE; "
                       f"{report.values(part['n_test'])} test images")
-    for data, part in df[svdd].groupby("data", sort=False):
-        rows[f"Deep SVDD (ICML 2018), {data}"] = (
+    for source, part in df[svdd].groupby("data", sort=False):
+        rows[f"Deep SVDD (ICML 2018), {source}"] = (
             f"classes {report.values(part['normal_class'])}; the Deep SVDD seed's bias-free LeNet, GCN + min-max; "
             f"autoencoder {report.counted(part['ae_epochs'], 'epochs')}, then "
             f"{report.counted(part['epochs'], 'epochs')} at lr {report.values(part['lr'])} on "
