@@ -15,6 +15,17 @@ def bars(n: int, vertical: bool, seed: int) -> torch.Tensor:
     return x.to(torch.uint8)
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread, for the modules of tiny models (``pytestmark = pytest.mark.usefixtures("one_thread")``):
+    they run fastest so, much faster when other processes share the cores, and a Ray task with one CPU computes
+    the same way."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def toy():
     """A separable toy AD task: normal = horizontal bars, anomalies = vertical bars (other draws),

@@ -17,13 +17,7 @@ from test_data import write_idx
 KW = dict(epochs=2, batch_size=32, progress=False, channels_last=False)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster, and far faster when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny models, one thread
 
 
 def _model(objective, seed, bias=False, **okw):

@@ -27,14 +27,7 @@ PAPER_COUNTS = {"cifar10_table": 400 + 100, "cifar10_oe_sizes": 4400 + 200, "cif
                 "mnist_blur": 600}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: tiny runs are fastest so, and a Ray task with one CPU computes the same way."""
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny models, one thread
 
 
 def _tiny(root, **kw):
