@@ -28,6 +28,8 @@ def test_notebooks_in_git_carry_no_outputs():
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c["cell_type"] == "code"), nb
         assert "parameters" in cells[1]["metadata"].get("tags", []) or any(
             "parameters" in c["metadata"].get("tags", []) for c in cells[:3]), nb
+        ids = [c.get("id") for c in cells]  # nbformat 4.5: a missing id is to become an error
+        assert None not in ids and len(set(ids)) == len(ids), nb
 
 
 def test_every_notebook_executes_under_smoke(smoke_build):
