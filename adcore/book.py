@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -176,14 +177,14 @@ def stage(executed: list[Path], stage_dir: Path | None = None) -> Path:
     return stage_dir
 
 
-def _glued_text(cells: list[dict], name: str) -> str | None:
+def _glued(cells: list[dict], name: str) -> Any:
     for c in cells:
         for o in c.get("outputs", []):
             if o.get("metadata", {}).get("scrapbook", {}).get("name") == name:
                 data = o.get("data", {})  # glue's mime type carries scrapbook's prefix
                 text = "".join(next((v for k, v in data.items() if k.endswith("text/plain")), ""))
                 try:
-                    return str(ast.literal_eval(text))
+                    return ast.literal_eval(text)
                 except (ValueError, SyntaxError):
                     return text
     return None
@@ -203,15 +204,16 @@ def claims_page(executed: list[Path]) -> str:
             continue
         title = next(("".join(c["source"]).split("\n", 1)[0].lstrip("# ") for c in cells
                       if c["cell_type"] == "markdown"), nb.stem)
-        build = _glued_text(cells, "claims_build") or "build not recorded"
-        builds[nb.stem] = build
-        out += [f"**[{title}](../notebooks/{nb.stem}.ipynb)** ({build})", "", "```{glue} claims",
+        b = _glued(cells, "claims_build")  # {profile, executed, adcore}; anything else: an older build's
+        b = b if isinstance(b, dict) and {"profile", "executed", "adcore"} <= set(b) else None
+        builds[nb.stem] = (b["profile"], b["adcore"], b["executed"][:10]) if b else None
+        text = f"profile {b['profile']}, executed {b['executed']}, adcore {b['adcore']}" if b else \
+            "build not recorded"
+        out += [f"**[{title}](../notebooks/{nb.stem}.ipynb)** ({text})", "", "```{glue} claims",
                 f":doc: ../notebooks/{nb.name}", "```", ""]
     if not out:
         return "*No chapter of this build has checked its claims yet.*\n"
-    runs = {b.split(", executed")[0] + " @ " + b.rsplit("adcore ", 1)[-1] for b in builds.values()}
-    dates = {b.split("executed ", 1)[-1].split(",")[0][:10] for b in builds.values()}
-    if len(runs) > 1 or len(dates) > 1:
+    if len(set(builds.values())) > 1 or None in builds.values():  # profile, commit and day must all agree
         out = ["```{note}", "These verdicts come from different builds (chapters executed separately, e.g. with "
                "`--only`): each chapter's line says its profile, time and commit.", "```", ""] + out
     return "\n".join(out)

@@ -120,14 +120,18 @@ def _executed(path, build):
 
 
 def test_claims_page_names_each_chapters_build_and_says_when_builds_differ(tmp_path):
-    one = "profile laptop, executed 2026-12-07 16:00 UTC, adcore abc"
-    a, b = _executed(tmp_path / "cifar10_table.ipynb", one), _executed(tmp_path / "clad.ipynb", one)
+    one = {"profile": "laptop", "executed": "2026-12-07 16:00 UTC", "adcore": "abc"}
+    a = _executed(tmp_path / "cifar10_table.ipynb", one)
+    b = _executed(tmp_path / "clad.ipynb", {**one, "executed": "2026-12-07 16:09 UTC"})  # same build, minutes on
     page = book.claims_page([b, a])
     assert page.index("cifar10_table") < page.index("clad.ipynb")  # book order
-    assert f"({one})" in page and "different builds" not in page
-    later = _executed(tmp_path / "clad.ipynb", "profile smoke, executed 2026-12-08 09:00 UTC, adcore def")
-    page = book.claims_page([a, later])
-    assert "These verdicts come from different builds" in page and "profile smoke" in page
+    assert "(profile laptop, executed 2026-12-07 16:00 UTC, adcore abc)" in page and "different builds" not in page
+    for other in ({"profile": "smoke"}, {"adcore": "def"}, {"executed": "2026-12-08 09:00 UTC"}):
+        page = book.claims_page([a, _executed(tmp_path / "clad.ipynb", {**one, **other})])
+        assert "These verdicts come from different builds" in page and next(iter(other.values())) in page
+    # an executed notebook of an older build (its build glued as a sentence) is said to be another build
+    page = book.claims_page([a, _executed(tmp_path / "clad.ipynb", "profile laptop, executed 2026-12-07 16:00")])
+    assert "(build not recorded)" in page and "different builds" in page
     bare = tmp_path / "deep_sad.ipynb"
     bare.write_text(json.dumps({"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# x"]}]}))
     assert book.claims_page([bare]).startswith("*No chapter")

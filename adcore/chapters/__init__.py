@@ -81,8 +81,8 @@ class Opened:
         table = self.chapter.claims(frame)
         glue("claims", table, display=False)
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        build = f"profile {self.settings.profile}, executed {when}, adcore {commit() or 'not from a checkout'}"
-        glue("claims_build", build, display=False)
+        glue("claims_build", {"profile": self.settings.profile, "executed": when,
+                              "adcore": commit() or "not from a checkout"}, display=False)
         return table
 
 
