@@ -43,7 +43,8 @@ import torch
 
 from .baselines import BASELINES, make_baseline, semidgm_spec, torch_threads
 from .config import RunRecord, RunSpec, check_choice, check_common
-from .data import N_CLASSES, cached_images, data_env, subsample
+from .data import N_CLASSES, cached_images, subsample
+from .environment import data_env
 from .metrics import detection_metrics
 from .nets import make_sad_net, mlp_for, n_params, sad_net_for
 from .objectives import make_objective

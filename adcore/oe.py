@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from adcore import data
+from adcore.environment import data_env
 
 OE_SOURCES = ("natural", "cifar100", "emnist-letters", "tinyimages", "noise", "imagenet22k")
 
@@ -428,7 +429,7 @@ def _find_tiny_images(root: str | os.PathLike | None) -> Path:
 def _default_dirs(name: str, root: str | os.PathLike | None) -> list[Path]:
     if root is not None:
         return [Path(root)]
-    env = data.data_env()  # a given place is used or fails: the cache only when none is given
+    env = data_env()  # a given place is used or fails: the cache only when none is given
     return [Path(env), Path(env) / name] if env else [data.cache_dir() / name]
 
 
@@ -488,7 +489,7 @@ def find_imagenet22k(root: str | os.PathLike | None = None) -> Path | None:
     if root is not None:
         candidates = [Path(root) / IMAGENET22K_DIR, Path(root)]
     else:
-        env = data.data_env()  # a given place is used or fails: the cache only when none is given
+        env = data_env()  # a given place is used or fails: the cache only when none is given
         bases = [Path(env) / "imagenet22k"] if env else [data.cache_dir() / "imagenet22k"]
         candidates = [*(d for b in bases for d in (b / IMAGENET22K_DIR, b)),
                       *([Path(env) / IMAGENET22K_DIR] if env else [])]

@@ -424,7 +424,7 @@ def _ray(jobs, store, device, retries, progress, result, opts, address, gpus_per
         if gpus_per_run is None:
             gpus_per_run = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         # Data locations set in the driver's environment travel with the tasks.
-        env_ = {k: env(k) for k in ENV if k.startswith("ADCORE_") and k != "ADCORE_RAY_SHIM" and env(k)}
+        env_ = {k: v for k in ENV if k.startswith("ADCORE_") and k != "ADCORE_RAY_SHIM" and (v := env(k))}
         task = ray.remote(run_job).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)
         store_path = str(store.path.resolve())
         jobs_of: dict[Any, list[RunSpec]] = {}

@@ -53,8 +53,8 @@ def stamp(device_name: str | None = None) -> dict[str, Any]:
     """``versions``, ``commit``, ``threads`` (torch's intra-op threads; ``OMP_NUM_THREADS`` when set) and, when
     given, ``device``: flat keys for a record."""
     out: dict[str, Any] = {"versions": versions(), "commit": commit(), "threads": torch.get_num_threads()}
-    if env("OMP_NUM_THREADS"):
-        out["omp_num_threads"] = env("OMP_NUM_THREADS")
+    if omp := env("OMP_NUM_THREADS"):
+        out["omp_num_threads"] = omp
     if device_name is not None:
         out["device"] = device_name
     return out

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DataNotFoundError, data_env
+from .data import DataNotFoundError
+from .environment import data_env
 
 ODDS_SETS = ("arrhythmia", "cardio", "satellite", "satimage-2", "shuttle", "thyroid", "wbc", "wine")
 SKLEARN_SETS = ("sk-wdbc", "sk-wine")

@@ -503,9 +503,12 @@ def train_many(models: Sequence[Model], schedule: Schedule = Schedule(), *, augm
         raise ValueError("either every model has an OE pool or none has")
     if has_oe and any(len(o) == 0 for o in oes):
         raise ValueError("empty OE set: pass oe=None to train without Outlier Exposure")
+    sample_shape = tuple(xs[0].shape[1:])
+    if has_oe and any(o.dtype != xs[0].dtype or tuple(o.shape[1:]) != sample_shape if isinstance(o, torch.Tensor)
+                      else tuple(o.shape) != sample_shape for o in oes):
+        raise ValueError("OE pools need the training data's dtype and sample shape")
     bs = bss.pop()
     oe_bs = schedule.oe_batch_size or bs
-    sample_shape = tuple(xs[0].shape[1:])
     job = _Job(make_augment(augment), device, mode,
                resolve_layout(channels_last, [m.net for m in models], device, mode, image=len(sample_shape) == 3),
                amp, compile, keep_going, default_workers() if oe_workers is None else oe_workers, progress, bs,
@@ -536,9 +539,6 @@ def _train_chunk(models: list[Model], gens: list[torch.Generator], schedule: Sch
     blur = None
     if has_oe:
         tensors = [o for o in oes if isinstance(o, torch.Tensor)]
-        if any(o.dtype != xs[0].dtype or tuple(o.shape[1:]) != sample_shape for o in tensors) or any(
-                tuple(o.shape) != sample_shape for o in oes if not isinstance(o, torch.Tensor)):
-            raise ValueError("OE pools need the training data's dtype and sample shape")
         if tensors:
             O, offsets = _pool(tensors, device)
             o_off = iter(offsets)
@@ -557,8 +557,7 @@ def _train_chunk(models: list[Model], gens: list[torch.Generator], schedule: Sch
                                        channels_last=channels_last).mean(0))
 
     normal_streams = [IndexStream(len(x), device, g) for x, g in zip(xs, gens)]
-    workers = job.oe_workers
-    oe_streams = [(_Prefetch(o, oe_bs, workers, g, device), None) if kind == "prefetch" else
+    oe_streams = [(_Prefetch(o, oe_bs, job.oe_workers, g, device), None) if kind == "prefetch" else
                   (IndexStream(len(o), device, g), next(o_off) if kind == "gather" else o)
                   for o, g, kind in zip(oes, gens, kinds)] if has_oe else []
     all_gather = has_oe and set(kinds) == {"gather"}

@@ -88,7 +88,7 @@ def test_no_module_imports_another_modules_private_names():
 
 def test_one_function_reads_the_environment():
     """environment.env alone reads os.environ (others only set it for child processes, or restore what they set);
-    every variable adcore reads is listed in environment.ENV, and the data root is asked of data.data_env."""
+    every variable adcore reads is listed in environment.ENV, and the data root is asked of environment.data_env."""
     from adcore.environment import ENV
     reads, names = {}, set()
     for p in PKG.rglob("*.py"):

@@ -119,6 +119,11 @@ def test_models_of_other_architectures_in_loop_mode_and_errors():
         many(nets, objs, xs[:2], [oes[0], None], **KW)
     with pytest.raises(ValueError, match="own objective"):
         many(nets, [objs[0], objs[0]], xs[:2], **KW)
+    # an OE pool of another shape fails before any model trains, whichever chunk holds it
+    before = [{k: v.clone() for k, v in n.state_dict().items()} for n in nets]
+    with pytest.raises(ValueError, match="OE pools need the training data's dtype and sample shape"):
+        many(nets, objs, xs[:2], [oes[0], oes[1][:, :, :20]], max_models=1, **KW)
+    assert all(torch.equal(v, b[k]) for n, b in zip(nets, before) for k, v in n.state_dict().items())
 
 
 def test_diverging_model_does_not_stop_the_others():
