@@ -58,14 +58,14 @@ def _frame():
     return pd.DataFrame(rows)
 
 
-def test_curves_head_to_head_and_tables():
+def test_curves_paired_difference_and_tables():
     df = _frame()
     mean, std = sad_report.curves(df, "labelled")
     assert list(mean.columns) == ["Deep SVDD", "Deep SAD"] and mean.loc[0.05, "Deep SAD"] == pytest.approx(80.5)
     assert std.loc[0.0, "Deep SVDD"] == pytest.approx(0.5)
-    h = sad_report.head_to_head(df, "labelled", "Deep SAD", "Deep SVDD", 0.05)
-    assert h["pairs"] == 2 and h["wins"] == 1 and h["diff"] == pytest.approx(0.0)
-    assert sad_report.head_to_head(df, "labelled", "Deep SAD", "Deep SVDD", 0.2)["pairs"] == 0
+    h = sad_report.paired_difference(df, "labelled", "Deep SAD", "Deep SVDD", 0.05)  # the notebook's head to head
+    assert h.n == 2 and int((h.values > 0).sum()) == 1 and h.mean == pytest.approx(0.0)
+    assert sad_report.paired_difference(df, "labelled", "Deep SAD", "Deep SVDD", 0.2).n == 0
     assert sad_report.curve_table(df, "labelled").loc["0.05", "Deep SAD"] == "80.5 ± 0.0"
     assert np.isnan(sad_report.mean_at(df, "pollution", "Deep SAD"))
     assert sad_report.fmt(float("nan")) == "n/a"

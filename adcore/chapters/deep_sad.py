@@ -254,22 +254,6 @@ def fmt(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:.1f}"
 
 
-def head_to_head(df: pd.DataFrame, section: str, a: str, b: str, ratio_a: float, ratio_b: float | None = None
-                 ) -> dict[str, Any]:
-    """Method ``a`` at ``ratio_a`` against ``b`` (at ``ratio_b``, default the same) per normal class and seed:
-    means, their difference and on how many (class, seed) pairs ``a`` is ahead."""
-    ratio_b = ratio_a if ratio_b is None else ratio_b
-    sub = df[df["section"] == section]
-    pa = sub[(sub["method"] == a) & np.isclose(sub["ratio"], ratio_a)].set_index(["normal_class", "seed"])["auc"]
-    pb = sub[(sub["method"] == b) & np.isclose(sub["ratio"], ratio_b)].set_index(["normal_class", "seed"])["auc"]
-    both = pa.to_frame("a").join(pb.to_frame("b"), how="inner")
-    if both.empty:
-        return {"a": float("nan"), "b": float("nan"), "diff": float("nan"), "wins": 0, "pairs": 0}
-    return {"a": float(both["a"].mean()), "b": float(both["b"].mean()),
-            "diff": float((both["a"] - both["b"]).mean()), "wins": int((both["a"] > both["b"]).sum()),
-            "pairs": len(both)}
-
-
 def tabular_table(df: pd.DataFrame, metric: str = "auc", interval: bool = False) -> pd.DataFrame:
     """Rows = tabular dataset, columns = method, cells = mean ± std of AUC (%) over seeds (``metric``, ``interval``:
     as in :func:`adcore.report.auc_table`)."""
