@@ -18,16 +18,18 @@ for the CLAD pipeline and its baseline) implements the same small surface, so on
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import functools
 import json
 import math
 import os
 import platform
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Hashable, Iterable, Sequence
+from typing import IO, Any, Callable, ClassVar, Hashable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -107,6 +109,26 @@ def check_path(name: str, value: Any) -> None:
     if value is not None and not Path(os.path.expanduser(str(value))).exists():
         raise ConfigError(f"{name}={str(value)!r}: no such file or folder; give an existing path, or leave "
                           f"{name} unset to use the default locations")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", *, prefix: str | None = None,
+                 fsync: bool = False) -> Iterator[IO[Any]]:
+    """A hidden temporary file beside ``path`` (``prefix``, default ``.<name>.``, then ``.part``), renamed onto
+    ``path`` when the block succeeds: readers see the old file or the new one whole; on any failure the temporary
+    file is removed and ``path`` is left as it was. ``fsync``: on disk before the rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=prefix or f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def check_results(value: Any, name: str = "results") -> None:

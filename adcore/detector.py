@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -49,7 +48,7 @@ from sklearn.base import BaseEstimator
 
 from ._version import __version__
 from .augment import Augment
-from .config import ConfigError, check_choice, check_device, check_range, device_name
+from .config import ConfigError, atomic_write, check_choice, check_device, check_range, device_name
 from .metrics import detection_metrics
 from .nets import INPUT_SHAPE, NETS, WithHead, make_net, make_sad_net, mlp_for, n_params
 from .objectives import GEO_OBJECTIVES, OBJECTIVES, make_objective
@@ -57,7 +56,7 @@ from .oe import OE_SOURCES, make_oe
 from .owndata import (check_sizes, decode_all, image_array, image_stats, input_files, is_table, labelled_files,
                       net_for_images, probe, read_table, table_array, training_files)
 from .stamp import stamp
-from .train import make_generator, pick_device, score, seed_everything, train
+from .train import forward_all, make_generator, pick_device, score, seed_everything, train
 
 FORMAT, FORMAT_VERSION = "adcore-detector", 1
 SHALLOW = ("ocsvm", "kde", "isoforest", "ssad")
@@ -145,40 +144,29 @@ class Detector(BaseEstimator):
     def _inputs(self, X: Any) -> tuple[Callable[[], Any], int, list[str], np.ndarray | None]:
         """(a generator of model-input chunks, number of inputs, ids, labels when the input says them)."""
         t = self.transform_
-        if t["kind"] == "image":
-            if isinstance(X, (str, os.PathLike)) or (isinstance(X, (list, tuple)) and X
-                                                     and all(isinstance(p, (str, os.PathLike)) for p in X)):
-                paths = [X] if isinstance(X, (str, os.PathLike)) else list(X)
-                y = None
-                if len(paths) == 1 and Path(paths[0]).is_dir() and (Path(paths[0]) / "normal").is_dir() \
-                        and (Path(paths[0]) / "anomalous").is_dir():
-                    files, y = labelled_files(paths[0])
-                else:
-                    files = input_files(paths)
-                ids = [str(f) for f in files]
-
-                def chunks():
-                    for i in range(0, len(files), CHUNK):
-                        yield decode_all(files[i:i + CHUNK], t["channels"], t["size"], t["image_size"])
-                return chunks, len(files), ids, y
-            x = image_array(X, t["channels"], t["size"])
+        paths = [X] if isinstance(X, (str, os.PathLike)) else list(X) if isinstance(X, (list, tuple)) and X and all(
+            isinstance(p, (str, os.PathLike)) for p in X) else None
+        if paths is None:  # an array of images or rows
+            x = image_array(X, t["channels"], t["size"]) if t["kind"] == "image" else \
+                torch.from_numpy(table_array(X, len(t["columns"])))
             return _chunked(x), len(x), [f"[{i}]" for i in range(len(x))], None
-        if isinstance(X, (str, os.PathLike)) or (isinstance(X, (list, tuple)) and X
-                                                 and all(isinstance(p, (str, os.PathLike)) for p in X)):
-            paths = [X] if isinstance(X, (str, os.PathLike)) else list(X)
-            for p in paths:
-                if not is_table(p):
-                    raise ConfigError(f"input {str(p)!r} is not a table file (.csv, .npy, .npz): this model scores "
-                                      "table rows")
-            tables = [read_table(p, t["label_column"], columns=t["columns"]) for p in paths]
-            x = np.concatenate([tb.x for tb in tables])
-            ys = [tb.y for tb in tables]
-            y = np.concatenate(ys) if all(v is not None for v in ys) else None
-            ids = [i for tb in tables for i in tb.ids]
-        else:
-            x, y = table_array(X, len(t["columns"])), None
-            ids = [f"[{i}]" for i in range(len(x))]
-        return _chunked(torch.from_numpy(x)), len(x), ids, y
+        if t["kind"] == "image":
+            root = Path(paths[0])
+            if len(paths) == 1 and (root / "normal").is_dir() and (root / "anomalous").is_dir():
+                files, y = labelled_files(paths[0])
+            else:
+                files, y = input_files(paths), None
+            decode = lambda fs: decode_all(fs, t["channels"], t["size"], t["image_size"])  # noqa: E731
+            return _chunked(files, decode), len(files), [str(f) for f in files], y
+        for p in paths:
+            if not is_table(p):
+                raise ConfigError(f"input {str(p)!r} is not a table file (.csv, .npy, .npz): this model scores "
+                                  "table rows")
+        tables = [read_table(p, t["label_column"], columns=t["columns"]) for p in paths]
+        ys = [tb.y for tb in tables]
+        y = np.concatenate(ys) if all(v is not None for v in ys) else None
+        x = torch.from_numpy(np.concatenate([tb.x for tb in tables]))
+        return _chunked(x), len(x), [i for tb in tables for i in tb.ids], y
 
     def _pool(self, X: Any) -> torch.Tensor:
         """Extra samples (labelled anomalies, OE of your own) in the model's input format."""
@@ -308,7 +296,6 @@ class Detector(BaseEstimator):
         net = self._build_net(objective)
         augment = self._augment()
         if objective.needs_center:
-            from .train import forward_all
             net.to(dev)
             objective.set_center(forward_all(net, self._features(x_train), augment, dev).mean(0))
         bs = min(self.batch_size, len(xs))
@@ -391,14 +378,8 @@ class Detector(BaseEstimator):
         path = Path(path)
         if not path.parent.is_dir():
             raise ConfigError(f"cannot write the model {str(path)!r}: no folder {str(path.parent)!r}")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        os.close(fd)
-        try:
-            torch.save(self.to_dict(), tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_write(path) as f:
+            torch.save(self.to_dict(), f)
         return path
 
     @classmethod
@@ -463,10 +444,11 @@ def _labels_or_zeros(y: Any, n: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _chunked(x: torch.Tensor) -> Callable[[], Any]:
+def _chunked(x: Any, load: Callable[[Any], Any] = lambda c: c) -> Callable[[], Any]:
+    """A generator function of ``load(x[i:i + CHUNK])`` chunk by chunk (``load``: e.g. decode image files)."""
     def chunks():
         for i in range(0, len(x), CHUNK):
-            yield x[i:i + CHUNK]
+            yield load(x[i:i + CHUNK])
     return chunks
 
 
@@ -475,8 +457,3 @@ def _rel(f: Path, root: Path) -> str:
         return str(f.relative_to(root))
     except ValueError:
         return str(f)
-
-
-def load(path: str | os.PathLike, device: str | None = None) -> Detector:
-    """``Detector.load(path)``."""
-    return Detector.load(path, device)

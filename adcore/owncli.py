@@ -9,20 +9,17 @@ is one line ``adcore: error: ...`` and exit status 2, and nothing is written. Ou
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
-import io
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import ConfigError
-
-COMMANDS = ("fit", "score")
+from .config import ConfigError, atomic_write
 
 
 def add_parsers(sub: Any) -> None:
@@ -99,23 +96,11 @@ def write_rows(path: str | None, ids: list[str], scores: np.ndarray, threshold: 
                labels: np.ndarray | None = None) -> None:
     """``file,score,is_anomaly[,label]`` rows, scores in full precision (repr of the float), to ``path``
     atomically, or to stdout."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["file", "score", "is_anomaly"] + (["label"] if labels is not None else []))
-    for i, (name, s) in enumerate(zip(ids, scores)):
-        w.writerow([name, repr(float(s)), int(s > threshold)] + ([int(labels[i])] if labels is not None else []))
-    if path is None:
-        sys.stdout.write(buf.getvalue())
-        return
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with contextlib.nullcontext(sys.stdout) if path is None else atomic_write(path, "w") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["file", "score", "is_anomaly"] + (["label"] if labels is not None else []))
+        for i, (name, s) in enumerate(zip(ids, scores)):
+            w.writerow([name, repr(float(s)), int(s > threshold)] + ([int(labels[i])] if labels is not None else []))
 
 
 def _test_set(args: argparse.Namespace) -> Any:
@@ -157,8 +142,7 @@ def fit_main(args: argparse.Namespace) -> int:
                               "--anomalies")
         y = owndata.read_table(args.data, args.label_column, args.labels).y
     test = _test_set(args)
-    anomalies = args.anomalies
-    det.fit(args.data, y, anomalies=anomalies)
+    det.fit(args.data, y, anomalies=args.anomalies)
     fit = det.fit_
     t = det.transform_
     what = (f"{fit['n_train'] + fit['n_holdout']:,} images ({'grey' if t['grey'] else 'RGB'} -> {t['channels']} x "
@@ -173,9 +157,8 @@ def fit_main(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         scores, ids, _ = det.score_inputs(test[0], progress=not args.quiet)
         from .metrics import detection_metrics
-        print(f"test ({time.perf_counter() - t0:.1f} s): "
-              + _metrics_line(detection_metrics(test[1], scores), len(scores)))
         det.fit_["test"] = detection_metrics(test[1], scores)
+        print(f"test ({time.perf_counter() - t0:.1f} s): " + _metrics_line(det.fit_["test"], len(scores)))
     det.save(args.out)
     if test is not None and args.csv is not None:
         write_rows(args.csv, ids, scores, det.threshold_, test[1])

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from .config import ConfigError, RunSpec, check_choice, check_device, check_results
+from .config import RunSpec, atomic_write, check_choice, check_device, check_results
 from .environment import ENV, env
 
 # Default K per job. CUDA: an upper bound; the trainer trains as many of a job's models at once as fit in the GPU's
@@ -82,16 +82,8 @@ class ResultStore:
         self.path.mkdir(parents=True, exist_ok=True)
         target = self.file(cfg)
         # The temporary name is hidden and does not end in .json: a writer killed mid-write leaves no record.
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".part")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump({**record, "config_hash": target.stem}, f, default=str)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(target, "w", prefix=".tmp-", fsync=True) as f:
+            json.dump({**record, "config_hash": target.stem}, f, default=str)
         return target
 
     def files(self) -> list[Path]:
