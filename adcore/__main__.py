@@ -61,15 +61,10 @@ def field_parser(annotation: str):
             if "tuple" in annotation:
                 parts = [int(p) for p in text.split(",") if p.strip()]
                 return parts[0] if annotation.startswith("int |") and len(parts) == 1 else tuple(parts)
-            for name, kind in (("bool", None), ("int", int), ("float", float)):
-                if annotation.startswith(name):
-                    if kind is None:
-                        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                            return text
-                        return text.lower() in ("true", "1", "yes")
-                    return kind(text)
+            if annotation.startswith(("int", "float")):  # bool fields are flags (add_fields)
+                return (int if annotation.startswith("int") else float)(text)
         except ValueError:
-            return text
+            pass
         return text
     parse.__name__ = annotation  # argparse names the type in its error message
     return parse
@@ -78,10 +73,9 @@ def field_parser(annotation: str):
 def add_fields(parser: argparse.ArgumentParser, cls: type) -> None:
     """One flag per field of the config dataclass ``cls``, typed and defaulted from the field; ``bool | None``
     fields get ``--x / --no-x``, optional fields with a default also ``--no-x`` (sets None)."""
-    hints = {f.name: f.type for f in dataclasses.fields(cls)}
     for f in dataclasses.fields(cls):
         flag, help_text = "--" + f.name.replace("_", "-"), f.metadata.get("help", "")
-        ann = str(hints[f.name])
+        ann = str(f.type)
         if ann.startswith("bool"):
             parser.add_argument(flag, dest=f.name, default=f.default, action=argparse.BooleanOptionalAction,
                                 help=help_text)

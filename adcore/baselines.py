@@ -98,16 +98,11 @@ class Baseline:
         AUC is chosen (the seeds' protocol) instead of the training-data criterion."""
         X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
         y = _labels(X, y)
-        param = None
-        if val is not None and len(self.grid) > 1:
-            param, table = self.select_on(X, y, *val)
-            self.selected = {"param": param, "criterion": "AUC on 10 % of the test set (the seeds' protocol)",
-                             "table": table}
-        elif len(self.grid) > 1:
-            param, table, criterion = self.select(X, y)
+        param = self.grid[0] if len(self.grid) == 1 else None
+        if len(self.grid) > 1:
+            param, table, criterion = self.select(X, y) if val is None else self.select_on(X, y, *val)
             self.selected = {"param": param, "criterion": criterion, "table": table}
-        elif len(self.grid) == 1:
-            param = self.grid[0]
+        elif self.grid:
             self.selected = {"param": param, "criterion": "fixed"}
         self.model = self._fit(*self._train_part(X, y), param)
         return self
@@ -125,12 +120,12 @@ class Baseline:
         return max(table, key=lambda t: t[1])[0], table, "held-out AUC (labelled anomalies)"
 
     def select_on(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
-                  ) -> tuple[Any, list[tuple[Any, float]]]:
+                  ) -> tuple[Any, list[tuple[Any, float]], str]:
         """The grid value whose model, fitted on all training data, has the best AUC on (X_val, y_val); the first
         of equals, as the seeds' strict ``>``."""
         X_val = np.asarray(X_val, dtype=np.float64).reshape(len(X_val), -1)
         table = self._grid_aucs(*self._train_part(X, y), X_val, np.asarray(y_val))
-        return max(table, key=lambda t: t[1])[0], table
+        return max(table, key=lambda t: t[1])[0], table, "AUC on 10 % of the test set (the seeds' protocol)"
 
     def _grid_aucs(self, Xf, yf, X_val, y_val) -> list[tuple[Any, float]]:
         table = []

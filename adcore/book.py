@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from .config import parse_value
+from .config import ConfigError, check_results, parse_value
 from .environment import env
 
 
@@ -83,11 +83,7 @@ class _Watch:
             return None
         return (int(lines[-2]), int(lines[-1])) if len(lines) >= 2 else None
 
-    def line(self) -> str | None:
-        st = self.state()
-        if st is None:
-            return None
-        done, total = st
+    def line(self, done: int, total: int) -> str:
         elapsed = time.perf_counter() - self.t0
         eta = f", ETA {elapsed / done * (total - done) / 60:.1f} min" if 0 < done < total else ""
         return f"[book] {self.name}: {done}/{total} runs, {elapsed / 60:.1f} min{eta}"
@@ -97,7 +93,7 @@ class _Watch:
         while not self.stop.wait(self.every):
             state, now = self.state(), time.perf_counter()
             if state is not None and (state != self.last or now - self.printed > self.quiet):
-                print(self.line(), flush=True)
+                print(self.line(*state), flush=True)
                 self.last, self.printed = state, now
 
     def close(self) -> tuple[int, int] | None:
@@ -198,9 +194,7 @@ def claims_page(executed: list[Path]) -> str:
     out, builds = [], {}
     for nb in sorted(executed, key=lambda p: order.index(p.stem) if p.stem in order else len(order)):
         cells = json.loads(nb.read_text())["cells"]
-        glued = {o["metadata"]["scrapbook"]["name"] for c in cells for o in c.get("outputs", [])
-                 if "scrapbook" in o.get("metadata", {})}
-        if "claims" not in glued:
+        if _glued(cells, "claims") is None:
             continue
         title = next(("".join(c["source"]).split("\n", 1)[0].lstrip("# ") for c in cells
                       if c["cell_type"] == "markdown"), nb.stem)
@@ -264,7 +258,6 @@ def render(stage_dir: Path, strict: bool = True, out: Path = ROOT) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """``python -m adcore book`` (or ``python -m adcore.book``): a bad input (unknown notebook, a results path
     that is a file, a bad layout) is one line ``adcore: error: ...`` and exit status 2, before anything runs."""
-    from .config import ConfigError, check_results
     from .train import LAYOUT_ENV, LAYOUTS, check_layout
 
     ap = argparse.ArgumentParser(prog="python -m adcore book", description=__doc__,

@@ -405,10 +405,7 @@ def _run(cfg: CLADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
     clf = ResNet18(cfg.k, c, cfg.clf_width, small_input=True)
     clf_log = train_classifier(clf, x, res.labels, epochs=cfg.clf_epochs, lr=cfg.clf_lr,
                                batch_size=cfg.clf_batch_size, augment=clf_aug, device=dev, progress=progress)
-    with torch.no_grad():
-        clf.eval()
-        pred = torch.cat([clf(clf_aug(x[i:i + 1024].to(dev), train=False)).argmax(1).cpu()
-                          for i in range(0, len(x), 1024)]).numpy()
+    pred = encode(clf, x, dev, augment=clf_aug).argmax(1).cpu().numpy()  # the batched eval-mode forward pass
     t0 = time.perf_counter()
     normality = odin_normality(clf, d["test_x"], cfg.temperature, cfg.eps, clf_aug, dev)
     score_time = time.perf_counter() - t0

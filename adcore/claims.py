@@ -135,7 +135,7 @@ def _untestable(p: Paired) -> Decision | None:
 
 def greater(p: Paired, effect: float | None = None) -> Decision:
     """mean > 0, one-sided paired t at ALPHA. ``effect``: the paper's effect, for the power check."""
-    return _decide(p, 0.0, effect, "the paper's effect" if effect is not None else None)
+    return _decide(p, 0.0, effect, f"the paper's effect {effect:+.1f}" if effect is not None else None)
 
 
 def at_least(p: Paired, margin: float = MARGIN, effect: float | None = None) -> Decision:
@@ -148,12 +148,11 @@ def at_least(p: Paired, margin: float = MARGIN, effect: float | None = None) -> 
 def _decide(p: Paired, bound: float, effect: float | None, said: str | None) -> Decision:
     """Reproduced when mean > bound at ALPHA; not reproduced when the data say the opposite at ALPHA (mean <
     bound) or the test could have seen ``effect`` (its distance above the bound); otherwise not testable."""
-    bad = _untestable(p)
-    if bad:
+    if bad := _untestable(p):
         return bad
     pv = p.p_above(bound)
     how = (f"p = {pv:.3f} for mean > {bound:+g}; detects ≥ {p.detectable():.1f} above it"
-           + (f" ({said} {effect:+.1f})" if said == "the paper's effect" else f" ({said})" if said else ""))
+           + (f" ({said})" if said else ""))
     return _verdict(pv, p.detectable(), effect, how)
 
 
@@ -169,8 +168,7 @@ def _verdict(pv: float, detect: float, effect: float | None, how: str) -> Decisi
 
 def equal(p: Paired, margin: float = MARGIN) -> Decision:
     """Equivalence (TOST): the (1 - 2 ALPHA) interval of the mean inside ± margin."""
-    bad = _untestable(p)
-    if bad:
+    if bad := _untestable(p):
         return bad
     half = p.t(1 - ALPHA) * p.se
     lo, hi = p.mean - half, p.mean + half
@@ -184,10 +182,8 @@ def equal(p: Paired, margin: float = MARGIN) -> Decision:
 
 def welch_greater(a: Paired, b: Paired, effect: float | None = None) -> Decision:
     """mean(a) > mean(b) for two sets of per-unit values on different units (Welch's t, one-sided at ALPHA)."""
-    for p in (a, b):
-        bad = _untestable(p)
-        if bad:
-            return bad
+    if bad := _untestable(a) or _untestable(b):
+        return bad
     se = float(np.hypot(a.se, b.se))
     d = a.mean - b.mean
     dof = se ** 4 / ((a.se ** 4) / (a.n - 1) + (b.se ** 4) / (b.n - 1)) if se > 0 else a.n + b.n - 2

@@ -56,7 +56,6 @@ from .train import pick_device, score, seed_everything, train
 DEEP = ("deepsad", "deepsvdd", "deepsvdd_soft")
 METHODS = DEEP + ("ae",) + BASELINES
 UNSUPERVISED = ("deepsvdd", "deepsvdd_soft", "ae", "ocsvm", "kde", "isoforest")
-HYBRID = ("ocsvm", "kde", "isoforest", "ssad", "semidgm")
 TRANSFERS = ("full", "seed")
 SELECTIONS = ("heldout", "test10")
 
@@ -330,18 +329,16 @@ def _run(cfg: SADConfig, dev: torch.device, progress: bool) -> dict[str, Any]:
             if not cfg.hybrid:
                 kw.update(semidgm_spec(cfg.dataset, tuple(data.train_x.shape[1:])))
         model = make_baseline(m, **kw)
-        if cfg.hybrid:
-            feats_train, feats_test = encode(ae.encoder, data.train_x, dev), encode(ae.encoder, data.test_x, dev)
-        else:
-            feats_train, feats_test = data.train_x, data.test_x
+        feats_train, feats_test = ((encode(ae.encoder, x, dev) if cfg.hybrid else x).flatten(1).numpy()
+                                   for x in (data.train_x, data.test_x))
         fit_kw = {}
         if m in ("ocsvm", "ssad") and cfg.selection == "test10":
             val = _test10(data.test_y, cfg.seed)
-            fit_kw["val"] = (feats_test[torch.from_numpy(val)].flatten(1).numpy(), data.test_y[val])
-        model.fit(feats_train.flatten(1).numpy(), data.train_semi, **fit_kw)
+            fit_kw["val"] = (feats_test[val], data.test_y[val])
+        model.fit(feats_train, data.train_semi, **fit_kw)
         train_time = time.perf_counter() - t0
         t1 = time.perf_counter()
-        scores = model.score(feats_test.flatten(1).numpy())
+        scores = model.score(feats_test)
         extra["selected"] = model.selected.get("param")
         extra["selection"] = model.selected.get("criterion")
     test_time = time.perf_counter() - t1

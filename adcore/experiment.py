@@ -165,11 +165,7 @@ class RunConfig(RunSpec):
 
 
 def objective_kwargs(cfg: RunConfig) -> dict[str, Any]:
-    if cfg.objective == "hsc":
-        return {"norm": cfg.hsc_norm}
-    if cfg.objective == "focal":
-        return {"gamma": cfg.focal_gamma}
-    return {}
+    return {"hsc": {"norm": cfg.hsc_norm}, "focal": {"gamma": cfg.focal_gamma}}.get(cfg.objective, {})
 
 
 def schedule(cfg: RunConfig) -> Schedule:

@@ -106,6 +106,9 @@ class _Centred(Objective):
             raise RuntimeError(f"{self.name}: centre c is not set; call set_center first (the trainer does)")
         return (outputs - self.c.to(outputs.device)).pow(2).sum(1)
 
+    def score(self, outputs: torch.Tensor) -> torch.Tensor:
+        return self.dist(outputs)
+
     def state(self) -> dict:
         return {"c": None if self.c is None else self.c.tolist()}
 
@@ -125,9 +128,6 @@ class DeepSADSemi(_Centred):
         labelled = self.eta * (d + self.eps) ** targets.to(d.dtype)
         return torch.where(targets == 0, d, labelled).mean()
 
-    def score(self, outputs):
-        return self.dist(outputs)
-
 
 class DeepSVDD(_Centred):
     """One-class Deep SVDD: mean squared distance to c (targets ignored: all training data count as normal)."""
@@ -136,9 +136,6 @@ class DeepSVDD(_Centred):
 
     def loss(self, outputs, targets):
         return self.dist(outputs).mean()
-
-    def score(self, outputs):
-        return self.dist(outputs)
 
 
 class DeepSVDDSoft(_Centred):

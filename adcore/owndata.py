@@ -113,10 +113,8 @@ def labelled_files(path: str | os.PathLike, labels: str | os.PathLike | None = N
 def _label_csv(csv_path: Path, base: Path) -> tuple[list[Path], np.ndarray]:
     with open(csv_path, newline="") as f:
         rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    if rows and rows[0][-1].strip().lower() in ("label", "is_anomaly", "anomaly", "y"):
-        rows, first = rows[1:], 2
-    else:
-        first = 1
+    header = bool(rows) and rows[0][-1].strip().lower() in ("label", "is_anomaly", "anomaly", "y")
+    rows, first = rows[header:], 1 + header
     if not rows:
         raise ConfigError(f"label file {str(csv_path)!r} has no rows; expected file,label rows")
     files, ys = [], []
@@ -133,8 +131,7 @@ def _label_csv(csv_path: Path, base: Path) -> tuple[list[Path], np.ndarray]:
                               f"the CSV and in {str(base)!r})")
         files.append(f)
         ys.append(int(lab))
-    y = np.asarray(ys, np.int64)
-    return files, y
+    return files, np.asarray(ys, np.int64)
 
 
 # ------------------------------------------------------------------------------------------------------ images
@@ -146,6 +143,7 @@ class ImageInfo:
     grey: bool
     size: tuple[int, int] | None  # (width, height)
     sizes: dict[tuple[int, int], int] = field(default_factory=dict)
+    example: dict[tuple[int, int], Path] = field(default_factory=dict)  # a file of each size
 
 
 def probe(files: Sequence[Path]) -> ImageInfo:
@@ -163,15 +161,13 @@ def probe(files: Sequence[Path]) -> ImageInfo:
         grey &= mode in GREY_MODES
         sizes[size] = sizes.get(size, 0) + 1
         example.setdefault(size, f)
-    info = ImageInfo(grey, next(iter(sizes)) if len(sizes) == 1 else None, sizes)
-    info.example = example  # type: ignore[attr-defined]
-    return info
+    return ImageInfo(grey, next(iter(sizes)) if len(sizes) == 1 else None, sizes, example)
 
 
 def check_sizes(info: ImageInfo, image_size: int | None, where: str) -> None:
     if info.size is None and image_size is None:
         common = sorted(info.sizes.items(), key=lambda kv: -kv[1])[:3]
-        seen = ", ".join(f"{w}x{h} ({n:,} file{'s' if n > 1 else ''}, e.g. {info.example[(w, h)].name})"  # type: ignore[attr-defined]
+        seen = ", ".join(f"{w}x{h} ({n:,} file{'s' if n > 1 else ''}, e.g. {info.example[(w, h)].name})"
                          for (w, h), n in common)
         raise ConfigError(f"images in {where!r} have mixed sizes ({seen}); pass --image-size N (image_size=N) to "
                           "resize them all to N x N")
@@ -182,9 +178,7 @@ def net_for_images(grey: bool, side: int, net: str | None = None) -> str:
     px RGB one otherwise), the ResNet-18 for larger ones; ``net`` when given."""
     if net is not None:
         return net
-    if side <= 64:
-        return "mnist_lenet" if grey else "cifar10_lenet"
-    return "resnet18_cbam"
+    return ("mnist_lenet" if grey else "cifar10_lenet") if side <= 64 else "resnet18_cbam"
 
 
 def decode(path: Path, channels: int, size: int, image_size: int | None = None) -> np.ndarray:
@@ -376,10 +370,7 @@ def _labels(values: np.ndarray, where: str, offset: int, what: str) -> np.ndarra
 def _read_labels(p: Path, n: int) -> np.ndarray:
     if p.suffix.lower() in (".npy", ".npz"):
         t = _read_array(p, p.suffix.lower())
-        if t.y is not None:
-            y = t.y
-        else:
-            y = _labels(t.x.ravel(), f"label file {str(p)!r}", 0, "row")
+        y = t.y if t.y is not None else _labels(t.x.ravel(), f"label file {str(p)!r}", 0, "row")
     else:
         with open(p, newline="") as f:
             rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]

@@ -21,7 +21,7 @@ from torch import nn
 
 from .nets import AutoEncoder
 from .objectives import Objective
-from .train import TrainLog, train
+from .train import TrainLog, pick_device, train
 
 
 REDUCTIONS = ("mean", "sum")
@@ -89,8 +89,6 @@ def seed_transfer(net: nn.Module, ae: nn.Module) -> list[str]:
 def encode(encoder: nn.Module, x: torch.Tensor, device: str | torch.device | None = None,
            batch_size: int = 1024) -> torch.Tensor:
     """Codes of ``x`` under ``encoder`` in eval mode, on the CPU (for the hybrid baselines)."""
-    from .train import pick_device
-
-    device = pick_device(device) if not isinstance(device, torch.device) else device
+    device = pick_device(device)
     encoder.to(device).eval()
     return torch.cat([encoder(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])

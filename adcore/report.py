@@ -93,20 +93,13 @@ def cells(mean: pd.DataFrame | pd.Series, std: Any = None, n: Any = 1, digits: i
             return f"{m:.{digits}f}"
         ci = f" [{m - h:.{digits}f}, {m + h:.{digits}f}]" if h is not None and h == h else ""
         return f"{m:.{digits}f} ± {s:.{digits}f}{ci}"
-    like = pd.DataFrame if isinstance(mean, pd.DataFrame) else pd.Series
-    std = std if std is not None else like(np.nan, index=mean.index, **({"columns": mean.columns} if
-                                                                      like is pd.DataFrame else {}))
-    n = n if isinstance(n, (pd.DataFrame, pd.Series)) else like(n, index=mean.index, **(
-        {"columns": mean.columns} if like is pd.DataFrame else {}))
-    if half is None:
-        half = like(np.nan, index=mean.index, **({"columns": mean.columns} if like is pd.DataFrame else {}))
-    if like is pd.DataFrame:
-        return pd.DataFrame([[fmt(m, s, k, h) for m, s, k, h in zip(mr, sr, nr, hr)] for mr, sr, nr, hr in
-                             zip(mean.values, std.values, n.reindex_like(mean).values,
-                                 half.reindex_like(mean).values)],
-                            index=mean.index, columns=mean.columns)
-    return pd.Series([fmt(m, s, k, h) for m, s, k, h in zip(mean, std, n.reindex_like(mean),
-                                                            half.reindex_like(mean))], index=mean.index)
+    def flat(x, align=True):  # one value per cell, in mean's order; a scalar (or None) is every cell's
+        if not isinstance(x, (pd.DataFrame, pd.Series)):
+            return np.full(mean.shape, x, dtype=object).ravel()
+        return (x.reindex_like(mean) if align else x).values.ravel()
+    out = [fmt(*c) for c in zip(mean.values.ravel(), flat(std, align=False), flat(n), flat(half))]
+    return type(mean)(np.array(out, dtype=object).reshape(mean.shape), index=mean.index,
+                      **({"columns": mean.columns} if isinstance(mean, pd.DataFrame) else {}))
 
 
 def auc_table(df: pd.DataFrame, index: str, columns: str, dataset: str | None = None,

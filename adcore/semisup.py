@@ -39,17 +39,13 @@ class Counts:
         return self.known_normal + self.unlabelled_normal + self.unlabelled_outlier + self.known_outlier
 
 
-def _check_ratio(name: str, r: float) -> None:
-    if not 0 <= r < 1:
-        raise ValueError(f"{name} must lie in [0, 1), got {r}")
-
-
 def semisupervised_counts(n_normal: int, ratio_known_normal: float = 0.0, ratio_known_outlier: float = 0.0,
                           ratio_pollution: float = 0.0) -> Counts:
     """Sample counts of the semi-supervised training set built from ``n_normal`` normal samples."""
     for name, r in (("ratio_known_normal", ratio_known_normal), ("ratio_known_outlier", ratio_known_outlier),
                     ("ratio_pollution", ratio_pollution)):
-        _check_ratio(name, r)
+        if not 0 <= r < 1:
+            raise ValueError(f"{name} must lie in [0, 1), got {r}")
     if ratio_known_normal + ratio_known_outlier >= 1:
         raise ValueError("ratio_known_normal + ratio_known_outlier must be < 1")
     rkn, rko, rp = ratio_known_normal, ratio_known_outlier, ratio_pollution

@@ -63,30 +63,22 @@ def sklearn_set(name: str) -> tuple[np.ndarray, np.ndarray]:
     """The ODDS-style sets built from scikit-learn's bundled data (no download)."""
     from sklearn.datasets import load_breast_cancer, load_wine
 
-    rng = np.random.RandomState(0)
     if name == "sk-wdbc":
-        d = load_breast_cancer()
+        d, n_anomalies = load_breast_cancer(), 21
         normal, anomaly = d.data[d.target == 1], d.data[d.target == 0]  # target 1 = benign, 0 = malignant
-        anomaly = anomaly[np.sort(rng.choice(len(anomaly), 21, replace=False))]
     elif name == "sk-wine":
-        d = load_wine()
+        d, n_anomalies = load_wine(), 10
         normal, anomaly = d.data[d.target != 0], d.data[d.target == 0]
-        anomaly = anomaly[np.sort(rng.choice(len(anomaly), 10, replace=False))]
     else:
         raise ValueError(f"unknown scikit-learn set {name!r}; choose one of {', '.join(SKLEARN_SETS)}")
-    X = np.concatenate([normal, anomaly])
-    y = np.concatenate([np.zeros(len(normal)), np.ones(len(anomaly))]).astype(np.int64)
-    return X, y
+    anomaly = anomaly[np.sort(np.random.RandomState(0).choice(len(anomaly), n_anomalies, replace=False))]
+    return np.concatenate([normal, anomaly]), np.r_[np.zeros(len(normal), np.int64), np.ones(len(anomaly), np.int64)]
 
 
 def find_mat(name: str, root: str | os.PathLike | None = None) -> Path:
-    tried = []
     env = data_env()
-    for base in [root, Path(env) / "odds" if env else None, env]:
-        if base is None:
-            continue
-        p = Path(base) / f"{name}.mat"
-        tried.append(str(p))
+    tried = [str(Path(b) / f"{name}.mat") for b in (root, Path(env) / "odds" if env else None, env) if b is not None]
+    for p in map(Path, tried):
         if p.is_file():
             return p
     raise DataNotFoundError(f"ODDS set {name!r} not found; tried {', '.join(tried) or 'nothing (no root given)'}. "
@@ -102,10 +94,7 @@ def odds_split(X: np.ndarray, y: np.ndarray, seed: int = 0, name: str = "", test
 
     rs = np.random.RandomState(seed)
     parts = [train_test_split(X[y == c], y[y == c], test_size=test_size, random_state=rs) for c in (0, 1)]
-    x_tr = np.concatenate([p[0] for p in parts])
-    x_te = np.concatenate([p[1] for p in parts])
-    y_tr = np.concatenate([p[2] for p in parts])
-    y_te = np.concatenate([p[3] for p in parts])
+    x_tr, x_te, y_tr, y_te = map(np.concatenate, zip(*parts))  # train_test_split's four arrays, class by class
     std = StandardScaler().fit(x_tr)
     mm = MinMaxScaler().fit(std.transform(x_tr))
     scale = lambda a: mm.transform(std.transform(a)).astype(np.float32)  # noqa: E731

@@ -19,8 +19,6 @@ from .interface import Settings as _Base
 from ..metrics import NAMES
 from ..stamp import stamp_lines
 
-NOTEBOOK = "own_data"
-
 
 @dataclass(frozen=True)
 class Settings(_Base):
