@@ -352,3 +352,19 @@ def test_any_config_kind_failing_with_a_non_finite_loss_is_named(tmp_path):
     result = execute(grid(Blows(), seed=[0, 1, 2]), tmp_path / "s", progress=False)
     assert result.ran == 2 and result.failed == 1 and result.failures[0].attempts == 1
     assert result.failures[0].error == "FloatingPointError: run seed=1: loss became nan in epoch 3"
+
+
+def test_atomic_write_keeps_the_old_file_when_the_block_fails(tmp_path):
+    """The one temp-file-and-rename (store records, model files, score CSVs): a failing writer leaves the old file
+    whole and no temporary; a finished one replaces it; ``fsync`` and a custom prefix change nothing visible."""
+    from adcore.config import atomic_write
+    target = tmp_path / "model.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="killed"):
+        with atomic_write(target) as f:
+            f.write(b"half of the new")
+            raise RuntimeError("killed mid-write")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["model.bin"]
+    with atomic_write(target, "w", prefix=".tmp-", fsync=True) as f:
+        f.write("new")
+    assert target.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["model.bin"]
