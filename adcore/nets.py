@@ -17,9 +17,20 @@ DEFAULT_REP_DIM = {"mnist_lenet": 32, "cifar10_lenet": 256, "resnet18_cbam": 256
 INPUT_SHAPE = {"mnist_lenet": (1, 28, 28), "cifar10_lenet": (3, 32, 32), "resnet18_cbam": (3, 224, 224)}
 
 
-def _conv_block(c_in: int, c_out: int, bias: bool) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 5, padding=2, bias=bias),
-            nn.BatchNorm2d(c_out, eps=BN_EPS, affine=bias), nn.LeakyReLU(0.01), nn.MaxPool2d(2)]
+def _conv_blocks(channels: list[int], bias: bool) -> nn.Sequential:
+    """[Conv(5x5, pad 2) + BN + LeakyReLU + max-pool] from each channel count of ``channels`` to the next."""
+    return nn.Sequential(*[m for c_in, c_out in zip(channels[:-1], channels[1:]) for m in (
+        nn.Conv2d(c_in, c_out, 5, padding=2, bias=bias), nn.BatchNorm2d(c_out, eps=BN_EPS, affine=bias),
+        nn.LeakyReLU(0.01), nn.MaxPool2d(2))])
+
+
+def _dense(dims: list[int], out: int, bias: bool = False) -> list[nn.Module]:
+    """[Linear + BN1d + LeakyReLU] from each width of ``dims`` to the next, then Linear(dims[-1], out)."""
+    layers: list[nn.Module] = []
+    for d_in, d_out in zip(dims[:-1], dims[1:]):
+        layers += [nn.Linear(d_in, d_out, bias=bias), nn.BatchNorm1d(d_out, eps=BN_EPS, affine=bias),
+                   nn.LeakyReLU(0.01)]
+    return [*layers, nn.Linear(dims[-1], out, bias=bias)]
 
 
 class LeNet(nn.Module):
@@ -32,13 +43,8 @@ class LeNet(nn.Module):
 
     def __init__(self, channels: list[int], spatial: int, hidden: int, rep_dim: int, bias: bool = True):
         super().__init__()
-        layers: list[nn.Module] = []
-        for c_in, c_out in zip(channels[:-1], channels[1:]):
-            layers += _conv_block(c_in, c_out, bias)
-        self.features = nn.Sequential(*layers)
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(channels[-1] * spatial * spatial, hidden, bias=bias),
-                                nn.BatchNorm1d(hidden, eps=BN_EPS, affine=bias), nn.LeakyReLU(0.01),
-                                nn.Linear(hidden, rep_dim, bias=bias))
+        self.features = _conv_blocks(channels, bias)
+        self.fc = nn.Sequential(nn.Flatten(), *_dense([channels[-1] * spatial * spatial, hidden], rep_dim, bias))
         self.rep_dim = rep_dim
         gain = nn.init.calculate_gain("leaky_relu")
         for m in [*self.features, self.fc[1]]:
@@ -97,13 +103,9 @@ class ResNet18(nn.Module):
     def __init__(self, out_dim: int = 256, in_channels: int = 3, width: int = 64, *, cbam: bool = False,
                  small_input: bool = False, bias: bool = True):
         super().__init__()
-        if small_input:
-            stem: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)]
-        else:
-            stem = [nn.Conv2d(in_channels, width, 7, 2, 3, bias=False)]
-        stem += [nn.BatchNorm2d(width, affine=bias), nn.ReLU()]
-        if not small_input:
-            stem.append(nn.MaxPool2d(3, 2, 1))
+        k, s, p = (3, 1, 1) if small_input else (7, 2, 3)
+        stem = [nn.Conv2d(in_channels, width, k, s, p, bias=False), nn.BatchNorm2d(width, affine=bias), nn.ReLU(),
+                *([] if small_input else [nn.MaxPool2d(3, 2, 1)])]
         blocks: list[nn.Module] = []
         c_in = width
         for i, c_out in enumerate([width, 2 * width, 4 * width, 8 * width]):
@@ -200,17 +202,9 @@ class SADLeNet(nn.Module):
 
     def __init__(self, channels: list[int], spatial: int, rep_dim: int, hidden: int | None = None):
         super().__init__()
-        layers: list[nn.Module] = []
-        for c_in, c_out in zip(channels[:-1], channels[1:]):
-            layers += _conv_block(c_in, c_out, bias=False)
-        self.features = nn.Sequential(*layers)
-        flat = channels[-1] * spatial * spatial
-        fc: list[nn.Module] = [nn.Flatten()]
-        if hidden:
-            fc += [nn.Linear(flat, hidden, bias=False), nn.BatchNorm1d(hidden, eps=BN_EPS, affine=False),
-                   nn.LeakyReLU(0.01)]
-        fc.append(nn.Linear(hidden or flat, rep_dim, bias=False))
-        self.fc = nn.Sequential(*fc)
+        self.features = _conv_blocks(channels, bias=False)
+        self.fc = nn.Sequential(nn.Flatten(), *_dense([channels[-1] * spatial * spatial, *([hidden] if hidden else [])],
+                                                      rep_dim))
         self.rep_dim = rep_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -226,10 +220,9 @@ class SADLeNetDecoder(nn.Module):
         super().__init__()
         if rep_dim % 16:
             raise ValueError(f"the decoder reshapes the code to (rep_dim/16) x 4 x 4; rep_dim={rep_dim}")
-        head: list[nn.Module] = []
-        if hidden:  # Fashion-MNIST: rep_dim -> hidden, reshaped to hidden/16 channels
-            head = [nn.Linear(rep_dim, hidden, bias=False), nn.BatchNorm1d(hidden, eps=BN_EPS, affine=False)]
-        self.head = nn.Sequential(*head)
+        # Fashion-MNIST: rep_dim -> hidden, reshaped to hidden/16 channels
+        self.head = nn.Sequential(*([nn.Linear(rep_dim, hidden, bias=False),
+                                     nn.BatchNorm1d(hidden, eps=BN_EPS, affine=False)] if hidden else []))
         c0 = (hidden or rep_dim) // 16
         chans = [c0] + list(reversed(channels))  # e.g. MNIST 2 -> 4 -> 8 -> 1
         # Transposed convs keep the size with padding 2; the 28-px nets drop 2 px once (padding 3) to reach 28.
@@ -238,12 +231,11 @@ class SADLeNetDecoder(nn.Module):
             pads[-2] = 3
         blocks: list[nn.Module] = []
         for i, (c_in, c_out) in enumerate(zip(chans[:-1], chans[1:])):
-            last = i == len(chans) - 2
             blocks.append(nn.LeakyReLU(0.01))
             if not (i == 0 and size == 32):  # CIFAR-10: the first deconv runs at 4 x 4, before upsampling
                 blocks.append(nn.Upsample(scale_factor=2))
             blocks.append(nn.ConvTranspose2d(c_in, c_out, 5, padding=pads[i], bias=False))
-            if not last:
+            if i < len(chans) - 2:  # no BatchNorm after the last
                 blocks.append(nn.BatchNorm2d(c_out, eps=BN_EPS, affine=False))
         self.body = nn.Sequential(*blocks)
         self.c0 = c0
@@ -258,12 +250,7 @@ class MLP(nn.Module):
 
     def __init__(self, x_dim: int, h_dims: list[int], rep_dim: int):
         super().__init__()
-        layers: list[nn.Module] = []
-        for d_in, d_out in zip([x_dim] + h_dims[:-1], h_dims):
-            layers += [nn.Linear(d_in, d_out, bias=False), nn.BatchNorm1d(d_out, eps=BN_EPS, affine=False),
-                       nn.LeakyReLU(0.01)]
-        layers.append(nn.Linear(h_dims[-1], rep_dim, bias=False))
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*_dense([x_dim, *h_dims], rep_dim))
         self.rep_dim = rep_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -275,13 +262,7 @@ class MLPDecoder(nn.Module):
 
     def __init__(self, x_dim: int, h_dims: list[int], rep_dim: int):
         super().__init__()
-        dims = [rep_dim] + list(reversed(h_dims))
-        layers: list[nn.Module] = []
-        for d_in, d_out in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(d_in, d_out, bias=False), nn.BatchNorm1d(d_out, eps=BN_EPS, affine=False),
-                       nn.LeakyReLU(0.01)]
-        layers.append(nn.Linear(dims[-1], x_dim, bias=False))
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*_dense([rep_dim, *reversed(h_dims)], x_dim))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(z))
