@@ -9,7 +9,6 @@ runs would (``Augment.draw`` per model, one batched ``Augment.apply`` for all).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -23,7 +22,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as PIL's 'L' conversion and torchvision's rgb_to_grayscale
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Augment:
     """An augmentation recipe. ``__call__(x, train)`` maps uint8 N x C x H x W to normalized float.
 
@@ -175,14 +174,7 @@ def make_augment(recipe: str | Augment) -> Augment:
 
 def default_recipe(shape: tuple[int, ...]) -> str:
     """The seed's choice: CIFAR-like colour images are augmented and normalized, MNIST-like ones are not."""
-    c, h = shape[0], shape[1]
-    if c == 1:
-        return "none"
-    return "cifar" if h <= 64 else "imagenet"
-
-
-def _uniform(n: int, lo: float, hi: float, device, generator: torch.Generator | None = None) -> torch.Tensor:
-    return torch.empty(n, 1, 1, 1, device=device).uniform_(lo, hi, generator=generator)
+    return "none" if shape[0] == 1 else "cifar" if shape[1] <= 64 else "imagenet"
 
 
 def grey(x: torch.Tensor) -> torch.Tensor:
@@ -192,10 +184,9 @@ def grey(x: torch.Tensor) -> torch.Tensor:
 
 def jitter_params(n: int, s: float, device, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """Per-sample ColorJitter factors: brightness, contrast, saturation in [1-s, 1+s], hue shift in [-s, s]."""
-    return {"brightness": _uniform(n, 1 - s, 1 + s, device, generator),
-            "contrast": _uniform(n, 1 - s, 1 + s, device, generator),
-            "saturation": _uniform(n, 1 - s, 1 + s, device, generator),
-            "hue": _uniform(n, -s, s, device, generator)}
+    bounds = {"brightness": (1 - s, 1 + s), "contrast": (1 - s, 1 + s), "saturation": (1 - s, 1 + s), "hue": (-s, s)}
+    return {k: torch.empty(n, 1, 1, 1, device=device).uniform_(lo, hi, generator=generator)
+            for k, (lo, hi) in bounds.items()}
 
 
 def apply_jitter(x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -276,8 +267,7 @@ def color_jitter(x: torch.Tensor, s: float, generator: torch.Generator | None = 
 def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Rotate hue by ``shift`` (fraction of the colour wheel, per sample) through HSV."""
     r, g, b = x.unbind(1)
-    maxc, _ = x.max(1)
-    minc, _ = x.min(1)
+    maxc, minc = x.amax(1), x.amin(1)
     delta = maxc - minc
     safe = torch.where(delta > 0, delta, torch.ones_like(delta))
     h = torch.where(maxc == r, ((g - b) / safe) % 6, torch.where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4))

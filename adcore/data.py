@@ -136,8 +136,8 @@ def load_images(name: str, split: str = "train", root: str | os.PathLike | None 
     for loc in _locations(name, root, tried):
         if (found := attempt(loc)) is not None:
             return found
-    given = given_location(root)
-    if given is not None:  # used or fails: no fallback to other data
+    if root is not None or data_env():  # a given place is used or fails: no fallback to other data
+        given = f"root={str(root)!r}" if root is not None else f"$ADCORE_DATA={data_env()!r}"
         raise DataNotFoundError(f"no copy of {name!r} ({split} split) in the given {given} (a given path is the "
                                 "only place searched). Tried:\n  - " + "\n  - ".join(tried) + "\n" + _how_to_get(name))
     tv_root = cache_dir() / "torchvision"
@@ -262,14 +262,6 @@ def _locations(name: str, root: str | os.PathLike | None, tried: list[str]) -> I
             tried.append(f"{CIFAR10_TARBALL} in: " + ", ".join(str(d) for d in dirs))
 
 
-def given_location(root: str | os.PathLike | None) -> str | None:
-    """The place a caller named (``root=`` or ``$ADCORE_DATA``), or None: then the default places are searched."""
-    if root is not None:
-        return f"root={str(root)!r}"
-    env = data_env()
-    return f"$ADCORE_DATA={env!r}" if env else None
-
-
 def _tarball_dirs() -> list[Path]:
     """The default places of the CIFAR-10 JPEG tarball (a given root or $ADCORE_DATA is searched instead)."""
     dirs = [base / up / "shared" / "data" for base in (Path.cwd(), _REPO_ROOT) for up in ("..", "../..")]
@@ -318,19 +310,15 @@ def _torchvision_download(name: str, split: str, root: Path) -> None:
     """The seed's path: let torchvision fetch the files; they are then read by the native readers."""
     from torchvision import datasets
 
-    train = split == "train"
     if name in ("tiny-imagenet", "imagenet30"):
         raise RuntimeError(f"torchvision has no {name} downloader")
     root.mkdir(parents=True, exist_ok=True)
-    if name == "gtsrb":
-        datasets.GTSRB(str(root), split=split, download=True)
-        return
-    if name == "emnist-letters":
-        datasets.EMNIST(str(root), split="letters", train=train, download=True)
-        return
-    cls = {"mnist": datasets.MNIST, "fmnist": datasets.FashionMNIST,
-           "cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
-    cls(str(root), train=train, download=True)
+    train = split == "train"
+    kwargs = ({"split": split} if name == "gtsrb" else {"split": "letters", "train": train} if name == "emnist-letters"
+              else {"train": train})
+    cls = {"mnist": datasets.MNIST, "fmnist": datasets.FashionMNIST, "cifar10": datasets.CIFAR10,
+           "cifar100": datasets.CIFAR100, "gtsrb": datasets.GTSRB, "emnist-letters": datasets.EMNIST}[name]
+    cls(str(root), download=True, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------------ readers
@@ -380,10 +368,7 @@ def _read_idx_pair(name: str, split: str, loc: Path) -> ImageSet | None:
 
 
 def _first_file(folder: Path, stem: str) -> Path | None:
-    for path in (folder / stem, folder / f"{stem}.gz"):
-        if path.is_file():
-            return path
-    return None
+    return next((p for p in (folder / stem, folder / f"{stem}.gz") if p.is_file()), None)
 
 
 def _read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -593,14 +578,10 @@ def _read_tiny_imagenet(split: str, loc: Path) -> ImageSet | None:
         annotations = source / "val_annotations.txt"
         if not annotations.is_file():
             return None
-        files = {}
-        for line in annotations.read_text().splitlines():
-            parts = line.split("\t")
-            if len(parts) < 2:
-                continue
-            if parts[1] not in classes:
-                raise ValueError(f"{annotations}: class {parts[1]!r} is not in wnids.txt")
-            files[(parts[1], parts[0])] = source / "images" / parts[0]
+        rows = [p[:2] for p in (line.split("\t") for line in annotations.read_text().splitlines()) if len(p) >= 2]
+        if (bad := next((c for _, c in rows if c not in classes), None)) is not None:
+            raise ValueError(f"{annotations}: class {bad!r} is not in wnids.txt")
+        files = {(c, f): source / "images" / f for f, c in rows}
     return _save_cached(source, 3, _assemble(files, 3, N_CLASSES["tiny-imagenet"], None, classes), split)
 
 
@@ -634,10 +615,8 @@ def decode_resized(path: str | os.PathLike, size: int, mode: str = "RGB") -> np.
 def imagenet30_folder(loc: Path, split: str) -> Path | None:
     """The folder of one ImageNet-30 split under ``loc``: the seed's ``imagenet1k/one_class_{split}``, then
     ``one_class_{split}`` and the plain ``{split}``, each holding one folder per class; None if none is there."""
-    for folder in (loc / "imagenet1k" / f"one_class_{split}", loc / f"one_class_{split}", loc / split):
-        if folder.is_dir():
-            return folder
-    return None
+    return next((f for f in (loc / "imagenet1k" / f"one_class_{split}", loc / f"one_class_{split}", loc / split)
+                 if f.is_dir()), None)
 
 
 def find_imagenet30(root: str | os.PathLike | None = None) -> Path | None:

@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from adcore import data
+from adcore.augment import grey
 from adcore.environment import data_env
 
 OE_SOURCES = ("natural", "cifar100", "emnist-letters", "tinyimages", "noise", "imagenet22k")
@@ -57,7 +58,6 @@ IMAGENET30_WNIDS = (
 
 _PERMUTE_MAX = 2**24  # up to this N an explicit permutation (<= 128 MB); beyond it a keyed bijection
 FEISTEL_ROUNDS = 8
-_LUMA = (0.299, 0.587, 0.114)
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -179,8 +179,7 @@ def fit(x: torch.Tensor, shape: Shape) -> torch.Tensor:
     """Bring uint8 images N x C x H x W to ``shape``: colour <-> grey, then an antialiased bilinear resize."""
     c, h, w = shape
     if x.shape[1] == 3 and c == 1:
-        luma = torch.tensor(_LUMA).view(1, 3, 1, 1)
-        x = (x.float() * luma).sum(1, keepdim=True).round_().to(torch.uint8)
+        x = grey(x.float()).round_().to(torch.uint8)
     elif x.shape[1] == 1 and c == 3:
         x = x.expand(-1, 3, -1, -1)
     if tuple(x.shape[-2:]) != (h, w):
@@ -217,8 +216,8 @@ class LazyImages(Dataset):
     heavy = True
     shape: Shape
 
-    def __len__(self) -> int:
-        raise NotImplementedError
+    def __len__(self) -> int:  # pools that draw through a NestedIndex ``index``
+        return len(self.index)
 
     def fetch(self, idx: Sequence[int] | torch.Tensor) -> torch.Tensor:
         return torch.stack([self[int(i)] for i in idx])
@@ -228,8 +227,8 @@ class LazyImages(Dataset):
             return self.fetch(i)
         return self.item(int(i))
 
-    def item(self, i: int) -> torch.Tensor:
-        raise NotImplementedError
+    def item(self, i: int) -> torch.Tensor:  # subclasses define item or fetch (or both)
+        return self.fetch([i])[0]
 
     @property
     def nbytes(self) -> int:
@@ -250,9 +249,6 @@ class VirtualCrops(LazyImages):
         self.source, self.shape, self.index = source, source.shape, NestedIndex(source.size, n, seed)
         self.cache: dict[int, torch.Tensor] = {}
         self.cache_max = cache_bytes // int(np.prod(self.shape))
-
-    def __len__(self) -> int:
-        return len(self.index)
 
     def item(self, i: int) -> torch.Tensor:
         if (img := self.cache.get(i)) is None:
@@ -276,7 +272,6 @@ class NaturalCrops:
         self.shape, self.size = shape, NATURAL_SIZE
 
     def sample(self, n: int, seed: int) -> torch.Tensor:
-        _check_n(n, self.size)
         return self.virtual(n, seed).materialize()
 
     def virtual(self, n: int, seed: int) -> VirtualCrops:
@@ -415,7 +410,9 @@ def _find_tiny_images(root: str | os.PathLike | None) -> Path:
     names = ("tiny_images.bin", "300K_random_images.npy")
     if root is not None and Path(root).is_file():
         return Path(root)
-    dirs = _default_dirs("tinyimages", root)
+    env = data_env()  # a given place is used or fails: the cache only when none is given
+    dirs = ([Path(root)] if root is not None else [Path(env), Path(env) / "tinyimages"] if env
+            else [data.cache_dir() / "tinyimages"])
     for d in dirs:
         for name in names:
             if (d / name).is_file():
@@ -424,13 +421,6 @@ def _find_tiny_images(root: str | os.PathLike | None) -> Path:
         f"80 Million Tiny Images not found: looked for {' or '.join(names)} in {', '.join(map(str, dirs))}. "
         "The dataset was withdrawn by its authors (2020) and cannot be downloaded; pass root= to an existing "
         "copy (file or folder) or set ADCORE_DATA, or use another OE source, e.g. 'natural'.")
-
-
-def _default_dirs(name: str, root: str | os.PathLike | None) -> list[Path]:
-    if root is not None:
-        return [Path(root)]
-    env = data_env()  # a given place is used or fails: the cache only when none is given
-    return [Path(env), Path(env) / name] if env else [data.cache_dir() / name]
 
 
 def _read_exclusions(path: Path, records: int) -> np.ndarray:
@@ -455,9 +445,6 @@ class _TinyImagesDataset(LazyImages):
         self.shift = excluded - np.arange(len(excluded))
         self._arr: np.ndarray | None = None
 
-    def __len__(self) -> int:
-        return len(self.index)
-
     def records(self, pos: np.ndarray) -> np.ndarray:
         kept = self.index[pos]
         return kept + np.searchsorted(self.shift, kept, side="right")
@@ -471,9 +458,6 @@ class _TinyImagesDataset(LazyImages):
         chw = rec.transpose(0, 3, 1, 2) if rec.ndim == 4 else rec.reshape(len(rec), 3, 32, 32).transpose(0, 1, 3, 2)
         return fit(torch.from_numpy(np.ascontiguousarray(chw)), self.shape)
 
-    def item(self, i: int) -> torch.Tensor:
-        return self.fetch([i])[0]
-
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_arr": None}
 
@@ -486,13 +470,9 @@ def find_imagenet22k(root: str | os.PathLike | None = None) -> Path | None:
     ``<root>`` itself; without ``root``, the same under ``$ADCORE_DATA/imagenet22k``, then
     ``$ADCORE_DATA/fall11_whole_extracted``; the cache folder only when ``$ADCORE_DATA`` is not set. None if no
     such folder exists."""
-    if root is not None:
-        candidates = [Path(root) / IMAGENET22K_DIR, Path(root)]
-    else:
-        env = data_env()  # a given place is used or fails: the cache only when none is given
-        bases = [Path(env) / "imagenet22k"] if env else [data.cache_dir() / "imagenet22k"]
-        candidates = [*(d for b in bases for d in (b / IMAGENET22K_DIR, b)),
-                      *([Path(env) / IMAGENET22K_DIR] if env else [])]
+    env = data_env() if root is None else None  # a given place is used or fails: the cache only when none is given
+    base = Path(root) if root is not None else Path(env) / "imagenet22k" if env else data.cache_dir() / "imagenet22k"
+    candidates = [base / IMAGENET22K_DIR, base, *([Path(env) / IMAGENET22K_DIR] if env else [])]
     return next((d for d in candidates if d.is_dir()), None)
 
 
