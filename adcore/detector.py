@@ -144,8 +144,7 @@ class Detector(BaseEstimator):
     def _inputs(self, X: Any) -> tuple[Callable[[], Any], int, list[str], np.ndarray | None]:
         """(a generator of model-input chunks, number of inputs, ids, labels when the input says them)."""
         t = self.transform_
-        paths = [X] if isinstance(X, (str, os.PathLike)) else list(X) if isinstance(X, (list, tuple)) and X and all(
-            isinstance(p, (str, os.PathLike)) for p in X) else None
+        paths = _as_paths(X)
         if paths is None:  # an array of images or rows
             x = image_array(X, t["channels"], t["size"]) if t["kind"] == "image" else \
                 torch.from_numpy(table_array(X, len(t["columns"])))
@@ -442,6 +441,13 @@ def _labels_or_zeros(y: Any, n: int) -> np.ndarray:
     if not set(np.unique(y).tolist()) <= {0, 1}:
         raise ConfigError("labels y must be 0 (normal) or 1 (labelled anomaly)")
     return y.astype(np.int64)
+
+
+def _as_paths(X: Any) -> list[Any] | None:
+    """``X`` as a list of paths (one path, or a non-empty list of them), or None when it is data (an array)."""
+    if isinstance(X, (str, os.PathLike)):
+        return [X]
+    return list(X) if isinstance(X, (list, tuple)) and X and all(isinstance(p, (str, os.PathLike)) for p in X) else None
 
 
 def _chunked(x: Any, load: Callable[[Any], Any] = lambda c: c) -> Callable[[], Any]:
